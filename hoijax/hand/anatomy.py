@@ -1,0 +1,50 @@
+"""Anatomical directions of a MANO-format hand, from its rest joints alone.
+
+These work for the official MANO and the stand-in alike, right or left: the palm's back
+direction, each finger's rest direction, and the axes about which its joints flex.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Joint chains from the palm outwards (MANO joint ids), and each finger's tip index in the
+# 21-joint output (16 + thumb, index, middle, ring, pinky tips).
+FINGER_CHAINS = {
+    "thumb": (13, 14, 15),
+    "index": (1, 2, 3),
+    "middle": (4, 5, 6),
+    "ring": (10, 11, 12),
+    "pinky": (7, 8, 9),
+}
+FINGER_TIP = {"thumb": 16, "index": 17, "middle": 18, "ring": 19, "pinky": 20}
+
+
+def _unit(v):
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def back_direction(joints: np.ndarray, side: str) -> np.ndarray:
+    """Unit vector from the palm toward the back of the hand; joints (>=16,3) at rest."""
+    along = joints[4] - joints[0]  # wrist -> middle knuckle
+    across = joints[1] - joints[7]  # pinky knuckle -> index knuckle
+    back = _unit(np.cross(along, across))
+    return back if side == "right" else -back
+
+
+def segment_directions(joints21: np.ndarray) -> np.ndarray:
+    """(15,3) unit direction of the bone that each finger joint 1..15 moves (joint -> child).
+
+    joints21: (21,3) rest joints (16 MANO joints + 5 tips in thumb..pinky order).
+    """
+    dirs = np.zeros((15, 3))
+    for name, chain in FINGER_CHAINS.items():
+        ends = list(chain[1:]) + [FINGER_TIP[name]]
+        for j, child in zip(chain, ends):
+            dirs[j - 1] = _unit(joints21[child] - joints21[j])
+    return dirs
+
+
+def flexion_axes(joints21: np.ndarray, side: str) -> np.ndarray:
+    """(15,3) unit axes whose positive rotation curls each finger joint toward the palm."""
+    palmar = -back_direction(joints21, side)
+    return _unit(np.cross(segment_directions(joints21), palmar))

@@ -1,0 +1,82 @@
+"""Quick previews of meshes, in numpy: flat-shaded painter's-algorithm renders to RGB.
+
+For looking at results (demo images, debugging), not for optimisation: the differentiable
+renderers live in `hoijax.render`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import skimage.draw
+
+
+def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> np.ndarray:
+    """World -> camera 4x4 (OpenCV: x right, y down, z forward) looking from eye at target."""
+    eye, target, up = (np.asarray(x, float) for x in (eye, target, up))
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, -up)
+    if np.linalg.norm(x) < 1e-8:
+        x = np.cross(z, np.array([0.0, 0.0, 1.0]))
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    cam = np.eye(4)
+    cam[:3, :3] = np.stack([x, y, z])
+    cam[:3, 3] = -cam[:3, :3] @ eye
+    return cam
+
+
+def orbit_camera(center, radius, azimuth_deg, elevation_deg, up=(0.0, 1.0, 0.0)):
+    """World -> camera 4x4 for a camera on a sphere around `center` (degrees)."""
+    az, el = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
+    up = np.asarray(up, float)
+    # An orthonormal frame with `up` as the pole.
+    a = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 0.0, 1.0])
+    a /= np.linalg.norm(a)
+    b = np.cross(up, a)
+    offset = radius * (np.cos(el) * (np.cos(az) * a + np.sin(az) * b) + np.sin(el) * up)
+    return look_at(np.asarray(center) + offset, center, up)
+
+
+def render_mesh(verts, faces, cam_from_world, *, size=256, focal=None, colors=None,
+                background=(255, 255, 255)) -> np.ndarray:
+    """(size,size,3) uint8 flat-shaded render of a triangle mesh.
+
+    verts (V,3) world; faces (F,3); cam_from_world 4x4; colors (V,3) in [0,1] or None.
+    Faces are painted back to front, shaded by the cosine to a head light.
+    """
+    verts = np.asarray(verts, float)
+    faces = np.asarray(faces)
+    cam = verts @ cam_from_world[:3, :3].T + cam_from_world[:3, 3]
+    focal = focal or 1.2 * size
+    z = np.maximum(cam[:, 2], 1e-6)
+    px = np.stack([focal * cam[:, 0] / z + size / 2, focal * cam[:, 1] / z + size / 2], -1)
+    tri = cam[faces]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-12)
+    view = -tri.mean(axis=1)
+    view /= np.linalg.norm(view, axis=-1, keepdims=True)
+    shade = np.abs((normal * view).sum(-1))
+    base = np.full((len(faces), 3), 0.8) if colors is None else np.asarray(colors)[faces].mean(1)
+    rgb = np.clip(base * (0.25 + 0.75 * shade[:, None]), 0, 1)
+    image = np.empty((size, size, 3), np.uint8)
+    image[:] = background
+    order = np.argsort(-tri[:, :, 2].mean(axis=1))
+    for fi in order:
+        if np.any(tri[fi, :, 2] <= 1e-6):
+            continue
+        p = px[faces[fi]]
+        rr, cc = skimage.draw.polygon(p[:, 1], p[:, 0], shape=(size, size))
+        image[rr, cc] = (255 * rgb[fi]).astype(np.uint8)
+    return image
+
+
+def grid(images, cols) -> np.ndarray:
+    """Tiles equally sized (H,W,3) images into rows of `cols`."""
+    images = list(images)
+    h, w, c = images[0].shape
+    rows = -(-len(images) // cols)
+    out = np.full((rows * h, cols * w, c), 255, np.uint8)
+    for k, im in enumerate(images):
+        r, q = divmod(k, cols)
+        out[r * h:(r + 1) * h, q * w:(q + 1) * w] = im
+    return out

@@ -1,0 +1,46 @@
+"""hoijax: hand-object interaction reconstruction from monocular clips, in JAX.
+
+Install:  pip install -e .            (CPU)
+          pip install -e ".[test]"    (plus the test tools)
+          pip install -e ".[cuda]"    (NVIDIA GPUs, CUDA 12 wheels of jaxlib)
+          pip install -e ".[tpu]"     (Cloud TPU VMs)
+"""
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "jax>=0.4.35",
+    "flax>=0.10",
+    "optax>=0.2.3",
+    "orbax-checkpoint>=0.6",
+    "chex>=0.1.87",
+    "ml-collections>=0.1.1",
+    "absl-py>=2.0",
+    "numpy>=1.26",
+    "scipy>=1.11",  # MANO's sparse J_regressor, NNLS for the stand-in's regressor
+    "scikit-image>=0.22",  # polygon fill of the preview renderer, marching cubes later
+    "trimesh>=4.0",
+    "mediapy>=1.2",
+    "imageio-ffmpeg>=0.5",  # ffmpeg binary for mediapy, no system ffmpeg needed
+    "Pillow>=10",
+    "tqdm>=4.66",
+]
+
+EXTRAS = {
+    "test": ["pytest>=8", "pytest-xdist>=3.5"],
+    "cuda": ["jax[cuda12]"],
+    "tpu": ["jax[tpu]"],
+}
+
+setup(
+    name="hoijax",
+    version="0.1.0",
+    description="Hand-object interaction reconstruction from monocular clips with a "
+    "diffusion prior, in JAX (a functional reimplementation of DiffHOI).",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["hoijax", "hoijax.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    license="Apache-2.0",
+)
