@@ -80,3 +80,20 @@ def grid(images, cols) -> np.ndarray:
         r, q = divmod(k, cols)
         out[r * h:(r + 1) * h, q * w:(q + 1) * w] = im
     return out
+
+
+def write_video(path, frames, fps=10) -> None:
+    """Writes (T,H,W,3) uint8 frames as an mp4 with the ffmpeg that imageio-ffmpeg ships."""
+    import imageio_ffmpeg
+    import mediapy
+
+    mediapy.set_ffmpeg(imageio_ffmpeg.get_ffmpeg_exe())
+    mediapy.write_video(path, np.asarray(frames), fps=fps)
+
+
+def code_colors(surface_code) -> np.ndarray:
+    """(V,3) colours in [0,1] from the hand's 2-channel surface code (finger, palm/back)."""
+    code = np.asarray(surface_code, float)
+    finger = 0.5 + 0.5 * code[:, 0]
+    back = 0.5 + 0.5 * code[:, 1]
+    return np.stack([0.35 + 0.6 * finger, 0.3 + 0.6 * back, 0.95 - 0.6 * finger], -1)

@@ -45,6 +45,21 @@ def segment_directions(joints21: np.ndarray) -> np.ndarray:
 
 
 def flexion_axes(joints21: np.ndarray, side: str) -> np.ndarray:
-    """(15,3) unit axes whose positive rotation curls each finger joint toward the palm."""
+    """(15,3) unit axes whose positive rotation curls each joint toward the palm.
+
+    Fingers bend about (bone x palmar). The thumb's first joint rotates about the palm's
+    long axis (opposition: the thumb swings in front of the palm); its other two joints
+    bend toward the palm's centre.
+    """
     palmar = -back_direction(joints21, side)
-    return _unit(np.cross(segment_directions(joints21), palmar))
+    dirs = segment_directions(joints21)
+    axes = _unit(np.cross(dirs, palmar))
+    lateral = _unit(joints21[1] - joints21[7])  # toward the thumb side
+    toward_palm = _unit(palmar - 0.6 * lateral)
+    thumb = FINGER_CHAINS["thumb"]
+    for j in thumb[1:]:
+        axes[j - 1] = _unit(np.cross(dirs[j - 1], toward_palm))
+    long_axis = _unit(joints21[4] - joints21[0])
+    lever = joints21[FINGER_TIP["thumb"]] - joints21[thumb[0]]
+    axes[thumb[0] - 1] = long_axis if np.cross(long_axis, lever) @ palmar > 0 else -long_axis
+    return axes

@@ -14,7 +14,7 @@ from hoijax.hand.anatomy import FINGER_CHAINS, back_direction, flexion_axes
 
 # Flexion at full grip (radians) of the three joints of a finger, and of the thumb.
 FINGER_FLEX = np.array([1.35, 1.55, 0.95])
-THUMB_FLEX = np.array([0.55, 0.65, 0.95])
+THUMB_FLEX = np.array([0.9, 0.5, 0.8])
 # Abduction rank of each finger: positive spreads toward the thumb.
 SPREAD_RANK = {"index": 1.5, "middle": 0.5, "ring": -0.5, "pinky": -1.5}
 

@@ -500,40 +500,58 @@ def _numpy_lbs(rest_joints, weights, pose45):
     return world_r, skin_t
 
 
-def fit_pose_correctives(verts_l, labels, joints21_l, rest16_m, weights, poses, ridge=1e-2):
-    """Least-squares pose blend shapes (V,3,135) in MANO coordinates.
+def _to_mano(x):
+    return x @ LOCAL_TO_MANO.T + WRIST_IN_MANO
 
-    For each sampled pose, skinned vertices are moved back onto the posed implicit surface
-    (one Newton step along its gradient, per vertex part); the offsets, taken to the rest
-    frame, are regressed on the features vec(R_k - I) of the joints that skin each vertex.
+
+def _to_local(x):
+    return (x - WRIST_IN_MANO) @ LOCAL_TO_MANO
+
+
+def pose_features(pose45):
+    """(135,) MANO's pose-blend-shape features vec(R_k - I) of the 15 finger joints."""
+    return (_rodrigues(np.asarray(pose45).reshape(15, 3)) - np.eye(3)).reshape(135)
+
+
+def surface_offsets(verts_m, labels, weights, rest16_m, pose45, posedirs=None):
+    """How far the skinned stand-in is from its own posed implicit surface.
+
+    The implicit surface is posed by moving the finger capsules with the joints; each
+    skinned vertex takes one Newton step onto its part's surface (palm-only points: none). Returns the offsets in
+    the posed frame (V,3) and taken back to the rest frame (V,3), metres.
     """
-    num_v = len(verts_l)
-    to_mano = lambda x: x @ LOCAL_TO_MANO.T  # noqa: E731
-    rest_m = rest16_m
-    verts_m = to_mano(verts_l) + WRIST_IN_MANO
-    feats, offsets = [], []
-    for pose in poses:
-        world_r, skin_t = _numpy_lbs(rest_m, weights, pose)
-        blend_r = np.einsum("vk,kij->vij", weights, world_r)
-        posed = np.einsum("vij,vj->vi", blend_r, verts_m) + weights @ skin_t
-        finger_pts = {}
-        for name in FINGER_ORDER:  # posed joints and tips, back in local coordinates
-            j = FINGERS[name]["joint"]
-            rest = to_mano(finger_points(name)) + WRIST_IN_MANO
-            bones = [j, j, j + 1, j + 2]
-            pts = np.stack([world_r[b] @ r + skin_t[b] for b, r in zip(bones, rest)])
-            finger_pts[name] = (pts - WRIST_IN_MANO) @ LOCAL_TO_MANO
-        posed_l = (posed - WRIST_IN_MANO) @ LOCAL_TO_MANO
-        f = _sdf_by_label(posed_l, labels, finger_pts)
-        g = _sdf_gradient(posed_l, labels, finger_pts)
-        delta_l = -(f / np.maximum((g * g).sum(-1), 1e-6))[:, None] * g
-        delta_rest = np.einsum("vji,vj->vi", blend_r, to_mano(delta_l))  # R^T: rest frame
-        offsets.append(delta_rest)
-        rots = _rodrigues(pose.reshape(15, 3))
-        feats.append((rots - np.eye(3)).reshape(135))
-    feats, offsets = np.stack(feats), np.stack(offsets)  # (N,135), (N,V,3)
-    posedirs = np.zeros((num_v, 3, 135))
-    for v in range(num_v):
+    world_r, skin_t = _numpy_lbs(rest16_m, weights, pose45)
+    blend_r = np.einsum("vk,kij->vij", weights, world_r)
+    rest = verts_m if posedirs is None else verts_m + posedirs @ pose_features(pose45)
+    posed = np.einsum("vij,vj->vi", blend_r, rest) + weights @ skin_t
+    finger_pts = {}
+    for name in FINGER_ORDER:  # posed joints and tip, in local coordinates
+        j = FINGERS[name]["joint"]
+        bones = [j, j, j + 1, j + 2]  # the bone that carries each of the 4 points
+        pts = [world_r[b] @ r + skin_t[b] for b, r in zip(bones, _to_mano(finger_points(name)))]
+        finger_pts[name] = _to_local(np.stack(pts))
+    posed_l = _to_local(posed)
+    f = _sdf_by_label(posed_l, labels, finger_pts)
+    g = _sdf_gradient(posed_l, labels, finger_pts)
+    delta = (-(f / np.maximum((g * g).sum(-1), 1e-6))[:, None] * g) @ LOCAL_TO_MANO.T
+    # Points skinned by the palm alone move rigidly and stay on the rest surface; without
+    # this, a finger folded over the palm would "attract" the palm's points.
+    delta[weights[:, 0] > 0.999] = 0.0
+    return delta, np.einsum("vji,vj->vi", blend_r, delta)  # R^T: back to the rest frame
+
+
+def fit_pose_correctives(verts_m, labels, weights, rest16_m, poses, ridge=1e-2):
+    """Least-squares pose blend shapes (V,3,135), MANO coordinates.
+
+    The rest-frame offsets of `surface_offsets` over sampled poses are regressed on the
+    features vec(R_k - I) of the joints that skin each vertex, so that skinned fingers
+    keep their shape (no collapse at bent knuckles).
+    """
+    feats = np.stack([pose_features(p) for p in poses])  # (N,135)
+    offsets = np.stack([surface_offsets(verts_m, labels, weights, rest16_m, p)[1]
+                        for p in poses])  # (N,V,3)
+    posedirs = np.zeros((len(verts_m), 3, 135))
+    for v in range(len(verts_m)):
         joints = [k for k in range(1, 16) if weights[v, k] > 0.0]
         if not joints:
             continue
@@ -613,14 +631,12 @@ def build_standin_arrays() -> dict:
     shapedirs_l = shape_directions(verts_l, joints_l)
     tips = [int(np.argmin(np.linalg.norm(verts_l - joints_l[16 + k], axis=-1)))
             for k in range(5)]
-    verts_m = verts_l @ LOCAL_TO_MANO.T + WRIST_IN_MANO
-    joints21_m = joints_l @ LOCAL_TO_MANO.T + WRIST_IN_MANO
+    verts_m, joints21_m = _to_mano(verts_l), _to_mano(joints_l)
     joints21_m[16:] = verts_m[tips]
     poses = sample_natural_poses(joints21_m, "right", num=2000, seed=0)
     components, mean = pca_basis(poses)
     fit_poses = sample_natural_poses(joints21_m, "right", num=160, seed=1)
-    posedirs = fit_pose_correctives(verts_l, labels, joints_l, regressor @ verts_m, weights,
-                                    fit_poses)
+    posedirs = fit_pose_correctives(verts_m, labels, weights, regressor @ verts_m, fit_poses)
     kintree = np.array([[4294967295] + list(MANO_PARENTS[1:]), list(range(16))], np.int64)
     return {
         "v_template": verts_m,
