@@ -34,7 +34,7 @@ def main():
     verts, faces = arrays["v_template"], arrays["f"]
     mesh = trimesh.Trimesh(verts, faces, process=False)
     joints = arrays["J_regressor"] @ verts
-    design = standin._to_mano(standin.local_joints()[:16])
+    design = standin.to_mano(standin.local_joints()[:16])
     tips = verts[arrays["fingertip_vert_ids"]]
     edges = mesh.edges_unique_length
     results = dict(
@@ -43,8 +43,8 @@ def main():
         volume_cm3=round(mesh.volume * 1e6, 1),
         wrist_to_middle_tip_cm=round(float(np.linalg.norm(tips[2] - joints[0])) * 100, 2),
         hand_breadth_cm=round(float(np.ptp(verts[:, 2][verts[:, 0] > joints[4, 0]])) * 100, 2),
-        edge_length_mm=dict(min=round(edges.min() * 1e3, 2), median=round(np.median(edges) * 1e3, 2),
-                            max=round(edges.max() * 1e3, 2)),
+        edge_length_mm={k: round(float(f(edges)) * 1e3, 2)
+                        for k, f in (("min", np.min), ("median", np.median), ("max", np.max))},
         regressor_joint_error_mm=round(float(np.abs(joints - design).max()) * 1e3, 4),
     )
     joints21 = np.concatenate([joints, tips])
@@ -52,9 +52,10 @@ def main():
     for name, posedirs in (("lbs_only", None), ("with_pose_correctives", arrays["posedirs"])):
         dev = np.concatenate([np.linalg.norm(standin.surface_offsets(
             verts, labels, arrays["weights"], joints, p, posedirs)[0], axis=-1) for p in poses])
-        results[f"surface_deviation_mm_{name}"] = dict(
-            mean=round(float(dev.mean()) * 1e3, 3), p95=round(float(np.percentile(dev, 95)) * 1e3, 3),
-            max=round(float(dev.max()) * 1e3, 3))
+        results[f"surface_deviation_mm_{name}"] = {
+            k: round(float(f(dev)) * 1e3, 3)
+            for k, f in (("mean", np.mean), ("p95", lambda x: np.percentile(x, 95)),
+                         ("max", np.max))}
     print(json.dumps(results, indent=1))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

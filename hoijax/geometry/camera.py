@@ -78,8 +78,7 @@ def rays_to_frame(aTc, origins, directions, ray_ndim=2):
     """
     tf = aTc.reshape(aTc.shape[:-2] + (1,) * ray_ndim + (4, 4))
     r, t = tf[..., :3, :3], tf[..., :3, 3]
-    rotate = lambda x: matmul(r, x[..., None])[..., 0]
-    return rotate(origins) + t, rotate(directions)
+    return matmul(r, origins[..., None])[..., 0] + t, matmul(r, directions[..., None])[..., 0]
 
 
 def rescale_intrinsics(K, old_size, new_size):

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hoijax.hand.model import MANO_PARENTS, NUM_JOINTS, OFFICIAL_FINGERTIP_IDS, ManoModel
+from hoijax.hand.surface_code import compute_surface_code
 
 REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights",
                  "kintree_table", "f", "hands_components", "hands_mean")
@@ -41,6 +42,13 @@ class _ChumpyFreeUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if module == "chumpy" or module.startswith("chumpy."):
             return _ChumpyPlaceholder
+        if module.startswith("scipy.sparse."):
+            # The official files name scipy.sparse.csc, a module SciPy 2.0 removes; the
+            # public namespace has the same classes.
+            import scipy.sparse
+
+            if hasattr(scipy.sparse, name):
+                return getattr(scipy.sparse, name)
         return super().find_class(module, name)
 
 
@@ -78,7 +86,7 @@ def read_mano_pickle(path: str) -> dict:
         raise ManoFileError(f"{path}: not a MANO-format model, missing keys {missing} "
                             f"(found {sorted(data)})")
     out = dict(data)
-    for key in REQUIRED_KEYS + ("J", "fingertip_vert_ids", "surface_code"):
+    for key in REQUIRED_KEYS + ("J", "fingertip_vert_ids"):
         if key in data:
             out[key] = _to_numpy(data[key], key, path)
     return out
@@ -126,8 +134,6 @@ def _guess_side(path: str, data: dict) -> str:
 def model_from_arrays(arrays: dict, *, path: str = "<arrays>", side: str | None = None,
                       name: str = "mano") -> ManoModel:
     """Builds a `ManoModel` from a dict of MANO-format numpy arrays (official key names)."""
-    from hoijax.hand.surface_code import compute_surface_code  # avoids an import cycle
-
     _check_shapes(arrays, path)
     parents = _parents_from_kintree(arrays["kintree_table"], path)
     num_v = arrays["v_template"].shape[0]
