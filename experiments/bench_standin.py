@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import numpy as np
+from results_io import default_path, write_results
 import trimesh
 
 from hoijax.hand import standin
@@ -22,8 +22,7 @@ from hoijax.hand.poses import sample_natural_poses
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
-                                                      "standin.json"))
+    parser.add_argument("--out", default=default_path("standin"))
     parser.add_argument("--num_poses", type=int, default=50)
     args = parser.parse_args()
 
@@ -42,7 +41,10 @@ def main():
         watertight=bool(mesh.is_watertight), components=len(mesh.split(only_watertight=False)),
         volume_cm3=round(mesh.volume * 1e6, 1),
         wrist_to_middle_tip_cm=round(float(np.linalg.norm(tips[2] - joints[0])) * 100, 2),
-        hand_breadth_cm=round(float(np.ptp(verts[:, 2][verts[:, 0] > joints[4, 0]])) * 100, 2),
+        # Across the knuckles (within 5 mm of the middle knuckle along the hand), no thumb.
+        knuckle_breadth_cm=round(float(np.ptp(verts[:, 2][
+            (np.abs(verts[:, 0] - joints[4, 0]) < 0.005)
+            & (arrays["weights"][:, 13:16].sum(1) < 0.5)])) * 100, 2),
         edge_length_mm={k: round(float(f(edges)) * 1e3, 2)
                         for k, f in (("min", np.min), ("median", np.median), ("max", np.max))},
         regressor_joint_error_mm=round(float(np.abs(joints - design).max()) * 1e3, 4),
@@ -57,10 +59,7 @@ def main():
             for k, f in (("mean", np.mean), ("p95", lambda x: np.percentile(x, 95)),
                          ("max", np.max))}
     print(json.dumps(results, indent=1))
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1)
-    print(f"wrote {args.out}")
+    write_results(results, args.out)
 
 
 if __name__ == "__main__":

@@ -362,3 +362,18 @@ def test_surface_code_separates_palm_back_and_fingers(standin_right, standin_lef
         medians = [np.median(code[weights[:, chain].sum(1) > 0.99, 0])
                    for chain in ([13, 14, 15], [1, 2, 3], [4, 5, 6], [10, 11, 12], [7, 8, 9])]
         np.testing.assert_allclose(medians, [-1.0, -0.5, 0.0, 0.5, 1.0], atol=0.05)
+
+
+def test_chunked_skinning_equals_one_pass():
+    """Large batches are skinned in chunks (with padding); the result must not change."""
+    from hoijax.hand.model import _skin_chunk, linear_blend_skinning
+    rng = np.random.default_rng(9)
+    weights = jnp.asarray(rng.dirichlet(np.ones(16), size=30), jnp.float32)
+    transforms = jnp.asarray(rng.normal(size=(2, 5, 16, 3, 4)), jnp.float32)
+    points = jnp.asarray(rng.normal(size=(2, 5, 30, 3)), jnp.float32)
+    chunked = linear_blend_skinning(weights, transforms, points, chunk=4)  # 10 = 4+4+2
+    plain = _skin_chunk(weights, transforms.reshape(10, 16, 3, 4), points.reshape(10, 30, 3))
+    np.testing.assert_allclose(chunked, np.asarray(plain).reshape(2, 5, 30, 3), atol=1e-5)
+    expect = np.einsum("vk,bnkij,bnvj->bnvi", weights, transforms[..., :3],
+                       points) + np.einsum("vk,bnki->bnvi", weights, transforms[..., 3])
+    np.testing.assert_allclose(chunked, expect, atol=1e-5)

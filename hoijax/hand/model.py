@@ -21,6 +21,7 @@ joint, translation is added last, exactly as in the official model. Units: metre
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import flax.struct
@@ -174,6 +175,38 @@ def _forward_kinematics(rotations, rest_joints, parents):
     return jnp.stack(world_R, axis=-3), jnp.stack(world_t, axis=-2)
 
 
+def _skin_chunk(weights, transforms, points):
+    """weights (V,K), transforms (N,K,3,4), points (N,V,3) -> (N,V,3)."""
+    n, k = transforms.shape[:2]
+    blended = jnp.matmul(weights, transforms.reshape(n, k, 12), precision=HIGHEST)
+    blended = blended.reshape(n, -1, 3, 4)
+    return (blended[..., 0] * points[..., 0:1] + blended[..., 1] * points[..., 1:2]
+            + blended[..., 2] * points[..., 2:3] + blended[..., 3])
+
+
+def linear_blend_skinning(weights, transforms, points, *, chunk=64):
+    """Points moved by the weighted sum of per-joint rigid transforms.
+
+    weights (V,K); transforms (...,K,3,4) [R | t]; points (...,V,3) -> (...,V,3).
+    The blended per-vertex transforms (12 floats per vertex and hand) are the bulk of the
+    memory traffic, so large batches are skinned `chunk` hands at a time (a sequential map)
+    to keep them in cache: twice the throughput at batch 512 on a 2-core CPU.
+    """
+    batch, num_v = points.shape[:-2], points.shape[-2]
+    n = math.prod(batch)
+    transforms = transforms.reshape((n,) + transforms.shape[-3:])
+    points = points.reshape(n, num_v, 3)
+    if n <= chunk:
+        return _skin_chunk(weights, transforms, points).reshape(batch + (num_v, 3))
+    pad = -n % chunk
+    transforms = jnp.pad(transforms, ((0, pad), (0, 0), (0, 0), (0, 0)))
+    points = jnp.pad(points, ((0, pad), (0, 0), (0, 0)))
+    out = jax.lax.map(lambda tp: _skin_chunk(weights, *tp),
+                      (transforms.reshape((-1, chunk) + transforms.shape[1:]),
+                       points.reshape(-1, chunk, num_v, 3)))
+    return out.reshape(-1, num_v, 3)[:n].reshape(batch + (num_v, 3))
+
+
 def mano_forward(model: ManoModel, hand_pose, betas, global_orient=None, transl=None, *,
                  flat_hand_mean=True, use_pca=False) -> ManoOutput:
     """Posed MANO mesh and joints.
@@ -214,18 +247,16 @@ def mano_forward(model: ManoModel, hand_pose, betas, global_orient=None, transl=
     world_R, world_t = _forward_kinematics(rotations, rest_joints, model.parents)
     # Skinning transform of joint k: x -> R_k (x - J_k) + t_k.
     skin_t = world_t - jnp.einsum("...kij,...kj->...ki", world_R, rest_joints, precision=HIGHEST)
-    blend_R = jnp.einsum("vk,...kij->...vij", model.weights, world_R, precision=HIGHEST)
-    blend_t = jnp.einsum("vk,...ki->...vi", model.weights, skin_t, precision=HIGHEST)
-    vertices = jnp.einsum("...vij,...vj->...vi", blend_R, v_posed, precision=HIGHEST) + blend_t
+    skin = jnp.concatenate([world_R, skin_t[..., None]], axis=-1)  # (...,16,3,4)
+    vertices = linear_blend_skinning(model.weights, skin, v_posed)
 
     tips = vertices[..., np.array(model.fingertip_ids), :]
     joints = jnp.concatenate([world_t, tips], axis=-2)
     if transl is not None:
         offset = jnp.asarray(transl, jnp.float32)[..., None, :]
-        vertices, joints, world_t = vertices + offset, joints + offset, world_t + offset
-        skin_t = skin_t + offset
+        vertices, joints, skin_t = vertices + offset, joints + offset, skin_t + offset
     transforms = jnp.concatenate([world_R, skin_t[..., None]], axis=-1)
     bottom = jnp.broadcast_to(jnp.array([0.0, 0.0, 0.0, 1.0]), transforms.shape[:-2] + (1, 4))
-    transforms = jnp.concatenate([transforms, bottom], axis=-2)
+    transforms = jnp.concatenate([transforms, bottom], axis=-2)  # (...,16,4,4)
     return ManoOutput(vertices=vertices, joints=joints, joint_transforms=transforms,
                       rest_joints=rest_joints)

@@ -1,7 +1,8 @@
 """hoijax's licence-free stand-in hand: a procedural MANO-format model.
 
-The official MANO files may not be redistributed, so hoijax builds its own hand, once per
-process, deterministically (about a second):
+The official MANO files may not be redistributed, so hoijax builds its own hand,
+deterministically (about 4 s on first use, then read from a cache in ~/.cache/hoijax that
+is keyed by a hash of the building code). Steps 1 and 2 live in `standin_shape`:
 
 1. Anatomy: 16 joints in MANO's tree and order (plus 5 fingertips), laid out like an adult
    right hand about 19 cm from wrist to middle fingertip, in MANO's rest frame (fingers
@@ -33,11 +34,12 @@ from hoijax.hand.io import model_from_arrays
 from hoijax.hand.model import MANO_PARENTS, ManoModel
 from hoijax.hand.poses import pca_basis, sample_natural_poses
 from hoijax.hand.standin_shape import (FINGER_ORDER, FINGERS, LOCAL_TO_MANO, TIP_ORDER,
-                                       _unit, build_mesh, finger_points, local_joints,
-                                       sdf_by_label, sdf_gradient, to_local, to_mano)
+                                       build_mesh, finger_points, local_joints,
+                                       sdf_by_label, sdf_gradient, to_local, to_mano, unit)
 
 # ----------------------------------------------------------------------------------------
 # 3. The rig.
+
 
 def _smoothstep(x):
     x = np.clip(x, 0.0, 1.0)
@@ -117,8 +119,8 @@ def joint_regressor(verts, joints16, weights, slab=0.009):
     reg = np.zeros((16, len(verts)))
     dirs = np.zeros((16, 3))
     for j in range(1, 16):  # along the bone the joint moves; the last one continues its parent
-        dirs[j] = _unit(joints16[j + 1] - joints16[j] if j % 3 else joints16[j] - joints16[j - 1])
-    dirs[0] = _unit(joints16[4] - joints16[0])
+        dirs[j] = unit(joints16[j + 1] - joints16[j] if j % 3 else joints16[j] - joints16[j - 1])
+    dirs[0] = unit(joints16[4] - joints16[0])
     for j in range(16):
         parent = MANO_PARENTS[j]
         influence = weights[:, j] + (weights[:, parent] if parent >= 0 else 0.0)

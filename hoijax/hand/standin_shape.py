@@ -64,7 +64,8 @@ def to_local(x):
     return (x - WRIST_IN_MANO) @ LOCAL_TO_MANO
 
 
-def _unit(v):
+def unit(v):
+    """v / |v| along the last axis (numpy)."""
     return np.asarray(v, float) / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
@@ -73,7 +74,7 @@ def finger_points(name: str) -> np.ndarray:
     spec = FINGERS[name]
     pts = [np.array(spec["base"], float)]
     for length, d in zip(spec["lengths"], spec["dirs"]):
-        pts.append(pts[-1] + length * _unit(d))
+        pts.append(pts[-1] + length * unit(d))
     return np.stack(pts)
 
 
@@ -131,7 +132,7 @@ def _finger_sdf(p, pts, radii, knuckle_dir):
     d = knuckle_dir
     out = _tapered_capsule(p, pts[0] - 0.012 * d, pts[0], radii[0], radii[0])
     for k in range(3):
-        end = pts[k + 1] - (radii[3] * _unit(pts[3] - pts[2]) if k == 2 else 0.0)
+        end = pts[k + 1] - (radii[3] * unit(pts[3] - pts[2]) if k == 2 else 0.0)
         out = np.minimum(out, _tapered_capsule(p, pts[k], end, radii[k], radii[k + 1]))
     return out
 
@@ -145,7 +146,7 @@ def part_sdf(p, part, finger_pts=None):
     thumb = np.full(len(p), np.inf)
     for name in names:
         rest = finger_points(name)
-        d = _finger_sdf(p, finger_pts[name], FINGERS[name]["radii"], _unit(rest[1] - rest[0]))
+        d = _finger_sdf(p, finger_pts[name], FINGERS[name]["radii"], unit(rest[1] - rest[0]))
         if name == "thumb":
             thumb = d
         else:
@@ -220,8 +221,8 @@ def _cage_palm():
 
 def _ring(center, axis, across, radius, offsets):
     """Loop vertices around a bone: offsets (6,2) in units of radius along (across, back)."""
-    axis = _unit(axis)
-    across = _unit(across - (across @ axis) * axis)
+    axis = unit(axis)
+    across = unit(across - (across @ axis) * axis)
     back = np.cross(axis, across)
     if back[2] < 0:  # keep the second direction on the back side, like the palm's k=1
         back = -back
@@ -317,7 +318,7 @@ def build_mesh(relax_iters=12):
     edges, _ = unique_edges(quads)
     verts = project_to_surface(verts, labels)
     for _ in range(relax_iters):  # tangential Laplacian relaxation evens the triangles
-        g = _unit(sdf_gradient(verts, labels))
+        g = unit(sdf_gradient(verts, labels))
         step = 0.5 * (neighbor_mean(verts, edges) - verts)
         verts = verts + step - (step * g).sum(-1, keepdims=True) * g
         verts = project_to_surface(verts, labels, iters=2)
