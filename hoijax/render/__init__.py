@@ -1,0 +1,1 @@
+"""Differentiable renderers: soft mesh rasterizer, SDF volume renderer, depth compositing."""
