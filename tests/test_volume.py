@@ -217,7 +217,8 @@ def test_missed_rays_are_zero_and_finite(fns, sphere_scene):
         assert np.all(np.asarray(out[name]) == 0.0), name
     ones = jnp.ones(H * W)
     for d in (s["d"], -s["d"]):
-        _, grads = fns["loss_grad"](params, s["o"], d, BETA, ones, ones[:, None], ones)
+        _, grads = fns["loss_grad"](params, s["o"], d, jnp.float32(BETA), ones, ones[:, None],
+                                    ones)
         _assert_finite(grads)
 
 
@@ -230,8 +231,8 @@ def test_gradients_match_finite_differences(fns, sphere_scene):
         out = fns["main"](_sphere_params(center, radius), s["o"], s["d"], beta=beta)
         return float(jnp.sum(inner * out["depth"]))
 
-    _, (grads, _) = fns["loss_grad"](_sphere_params(), s["o"], s["d"], beta, inner,
-                                     zeros[:, None], zeros)
+    _, (grads, _) = fns["loss_grad"](_sphere_params(), s["o"], s["d"], jnp.float32(beta),
+                                     inner, zeros[:, None], zeros)
     eps = 1e-3
     fd_r = (loss(SPHERE_C, SPHERE_R + eps) - loss(SPHERE_C, SPHERE_R - eps)) / (2 * eps)
     dz = np.array([0, 0, eps])
@@ -242,8 +243,8 @@ def test_gradients_match_finite_differences(fns, sphere_scene):
     np.testing.assert_allclose(grads["center"][2], fd_cz, rtol=5e-2)
     # Normals: a second-derivative path (normal = grad_x sdf), finite and nonzero.
     b = jnp.asarray(np.random.default_rng(0).normal(size=(H * W, 3)), jnp.float32)
-    _, (grads, _) = fns["loss_grad"](_sphere_params(), s["o"], s["d"], beta, zeros,
-                                     inner[:, None] * b, zeros)
+    _, (grads, _) = fns["loss_grad"](_sphere_params(), s["o"], s["d"], jnp.float32(beta),
+                                     zeros, inner[:, None] * b, zeros)
     _assert_finite(grads)
     assert np.linalg.norm(grads["center"]) > 1e-3 and abs(float(grads["radius"])) > 1e-3
 
