@@ -105,8 +105,8 @@ def raster_speed(size, backward):
     fn = jax.jit(jax.grad(scalar) if backward else render)
     v = jnp.asarray(verts, jnp.float32)
     seconds = _best_seconds(lambda: jax.block_until_ready(fn(v)))
-    overflow = int(jax.jit(render)(v)["tile_overflow"])
-    return dict(frames_per_s=1.0 / seconds, faces=int(faces.shape[0]), tile_overflow=overflow)
+    dropped = int(jax.jit(render)(v)["dropped_pairs"])
+    return dict(frames_per_s=1.0 / seconds, faces=int(faces.shape[0]), dropped_pairs=dropped)
 
 
 def volume_speed(backward, num_rays=4096):
@@ -197,8 +197,8 @@ def main():
                        **_run_child(f"raster:{size}:{int(backward)}"))
             rows.append(row)
             print(f"  {size:4d} px {row['pass_']:8s} {row['frames_per_s']:8.1f} frames/s, peak "
-                  f"{row['peak_rss_mb']:.0f} MB, faces {row['faces']}, overflowing tiles "
-                  f"{row['tile_overflow']}")
+                  f"{row['peak_rss_mb']:.0f} MB, faces {row['faces']}, dropped pairs "
+                  f"{row['dropped_pairs']}")
     results["raster_speed"] = rows
     print("volume renderer speed (4096 rays, 64 samples, 4x64 MLP with PE, normals):")
     rows = []

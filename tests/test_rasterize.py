@@ -52,7 +52,7 @@ def test_hard_mode_equals_ray_caster(hand_scene):
     np.testing.assert_array_equal(np.asarray(out["mask"]) > 0.5, hit)
     np.testing.assert_allclose(np.asarray(out["depth"])[hit], depth[hit], atol=1e-6)
     np.testing.assert_array_equal(np.asarray(out["face_ids"])[..., 0][hit], face[hit])
-    assert np.all(np.asarray(out["depth"])[~hit] == 0) and int(out["tile_overflow"]) == 0
+    assert np.all(np.asarray(out["depth"])[~hit] == 0) and int(out["dropped_pairs"]) == 0
 
 
 def test_soft_mode_matches_ray_caster(hand_scene):

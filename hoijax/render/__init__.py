@@ -1,8 +1,10 @@
-"""Differentiable renderers: soft mesh rasterizer (hand), SDF volume renderer (object),
-depth compositing of the two, and the prior's geometry-image layouts."""
-from hoijax.render.compose import compose_layers
-from hoijax.render.geometry_images import (hand_geometry_image, object_geometry_image,
-                                           reference_depth, split_hand_image,
-                                           split_object_image, to_rgb)
-from hoijax.render.rasterize import rasterize
-from hoijax.render.volume import render_sdf
+"""Differentiable renderers, one module each (import the functions from them):
+
+  hoijax.render.rasterize.rasterize          soft mesh rasterizer (the hand)
+  hoijax.render.volume.render_sdf            SDF volume renderer (the object)
+  hoijax.render.compose.compose_layers       depth-ordered blend of the two layers
+  hoijax.render.geometry_images              the prior's channel layouts and normalisations
+  hoijax.render.reference                    brute-force numpy references (tests, benchmarks)
+
+Nothing is re-exported here, so that `hoijax.render.rasterize` stays the module.
+"""

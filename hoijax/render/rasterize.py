@@ -4,10 +4,11 @@ Two stages, as in the established renderers:
 
 1. Selection (no gradient): for every pixel, `faces_per_pixel` (K) faces within the blur
    radius: those covering the pixel, nearest in depth first, then those that only blur onto
-   it, nearest in 2D first. The image is cut into tiles;
-   each tile first keeps the `max_faces_per_tile` nearest faces whose blurred bounding box
-   touches it, then each pixel ranks those. Memory is tiles x pixels-per-tile x faces-per-
-   tile, never pixels x faces, and tiles are processed a batch at a time.
+   it, nearest in 2D first. The image is cut into 8x8 tiles (binning); the faces whose
+   blurred bounding box touches a tile are listed compactly, and each tile scans its own
+   list a chunk at a time with a running per-pixel top-K. Work follows the real number of
+   tile-face overlaps; memory is a batch of tiles x pixels-per-tile x chunk, never
+   pixels x faces.
 2. Shading (differentiable w.r.t. vertices and K): for the selected faces, screen-space
    barycentrics, the signed 2D distance d to the triangle (negative inside), coverage
    p = sigmoid(-d / sigma), the soft silhouette 1 - prod_k (1 - p_k), and softmax depth
@@ -22,6 +23,7 @@ and degenerate faces are never selected, so they cannot produce NaN or Inf.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -100,9 +102,13 @@ def _face_screen_data(verts, faces, K, znear):
     return tri_uv, tri_z, valid
 
 
-def _tile_candidates(tri_uv, tri_z, valid, image_size, tile, radius, max_faces):
-    """The nearest faces touching each tile: ids (T,M) int32 with -1 for none, and the
-    number of tiles that had more touching faces than M (then the farthest are dropped)."""
+def _tile_pairs(tri_uv, tri_z, valid, image_size, tile, radius, max_pairs):
+    """Which faces touch which tiles, as a compact list.
+
+    Returns pair_faces (max_pairs,) face ids grouped by tile (tile-major), starts (T,) and
+    counts (T,) of each tile's group, tile origins (T,2) in pixels (u,v), and the number of
+    (tile, face) pairs dropped because there were more than max_pairs.
+    """
     h, w = image_size
     ty, tx = np.meshgrid(np.arange(-(-h // tile)), np.arange(-(-w // tile)), indexing="ij")
     lo = np.stack([tx.ravel() * tile, ty.ravel() * tile], -1).astype(np.float32)  # (T,2)
@@ -111,55 +117,77 @@ def _tile_candidates(tri_uv, tri_z, valid, image_size, tile, radius, max_faces):
     fmax = tri_uv.max(axis=1) + radius
     touch = (jnp.all(fmax[None] >= lo[:, None], -1) & jnp.all(fmin[None] <= hi[:, None], -1)
              & valid[None])  # (T,F)
-    score = jnp.where(touch, -tri_z.min(axis=1)[None], -jnp.inf)
-    top, ids = jax.lax.top_k(score, max_faces)
-    ids = jnp.where(jnp.isfinite(top), ids, -1)
-    overflow = jnp.sum(jnp.sum(touch, axis=1) > max_faces)
-    return ids, lo, overflow
+    counts = jnp.sum(touch, axis=1)
+    starts = jnp.cumsum(counts) - counts
+    _, pair_faces = jnp.nonzero(touch, size=max_pairs, fill_value=0)
+    counts = jnp.clip(max_pairs - starts, 0, counts)  # tiles past the cap lose their pairs
+    dropped = jnp.maximum(jnp.sum(touch) - max_pairs, 0)
+    return pair_faces, starts, counts, lo, dropped
 
 
-def _select_in_tile(cand, origin, tri_uv, tri_z, tile, radius, k, zfar):
-    """Per pixel of one tile, the k nearest candidate faces within the blur radius.
+def _pixel_face_scores(pix, fid, tri_uv, tri_z, radius, zfar):
+    """Selection score (P,C) of faces fid (C,) at pixel centres pix (P,2); -inf: not near.
 
-    cand (M,) face ids or -1; origin (2,) pixel (u,v) of the tile's first pixel.
-    Returns (tile*tile, k) face ids, -1 where fewer than k faces qualify.
+    Faces that cover the pixel come first, nearest in depth first; then faces that only
+    blur onto it, nearest in 2D first. (Ranking all by depth, as PyTorch3D does, lets a
+    slanted surface's nearer neighbours crowd out the face that covers the pixel when the
+    blur radius spans several faces.)
     """
-    offs = np.stack(np.meshgrid(np.arange(tile), np.arange(tile), indexing="xy"), -1)
-    pix = origin + offs.reshape(-1, 2).astype(np.float32)  # (P,2) row-major (v then u)
-    has = cand >= 0
-    fid = jnp.maximum(cand, 0)
     bary, inside, dist2 = triangle_coordinates(tri_uv[fid][None], pix[:, None, :])
     _, z = perspective_barycentrics(bary, tri_z[fid][None])
-    near = inside | (dist2 <= radius * radius)
-    # Faces that cover the pixel come first, nearest in depth first; then faces that only
-    # blur onto it, nearest in 2D first. (Ranking all by depth, as PyTorch3D does, lets a
-    # slanted surface's nearer neighbours crowd out the face that covers the pixel when the
-    # blur radius spans several faces.)
     score = jnp.where(inside, -z, -zfar - dist2)  # covering faces have z < zfar
-    score = jnp.where(has[None] & near, score, -jnp.inf)
-    top, idx = jax.lax.top_k(score, k)
-    return jnp.where(jnp.isfinite(top), cand[idx], -1)
+    return jnp.where(inside | (dist2 <= radius * radius), score, -jnp.inf)
 
 
-def select_faces(tri_uv, tri_z, valid, image_size, *, radius, faces_per_pixel, zfar, tile=16,
-                 max_faces_per_tile=512, tile_batch=8):
-    """Stage 1: (H,W,K) ids of the nearest faces near each pixel (-1: none), and the
-    count of overflowing tiles. Inputs are treated as constants (no gradient)."""
+def _select_in_tile(start, count, origin, pair_faces, tri_uv, tri_z, *, tile, radius, k, zfar,
+                    chunk):
+    """Per pixel of one tile, the k best faces of the tile's `count` candidates.
+
+    Candidates are scanned `chunk` at a time with a running top-k, so the work follows the
+    tile's real number of faces. Returns (tile*tile, k) face ids, -1 where none.
+    """
+    offs = np.stack(np.meshgrid(np.arange(tile), np.arange(tile), indexing="xy"), -1)
+    pix = origin + offs.reshape(-1, 2).astype(np.float32)  # (P,2), rows then columns
+    num_pix = tile * tile
+
+    def scan_chunk(c, best):
+        best_score, best_id = best
+        j = c * chunk + jnp.arange(chunk)
+        ok = j < count
+        fid = jnp.where(ok, pair_faces[jnp.clip(start + j, 0, pair_faces.shape[0] - 1)], 0)
+        score = jnp.where(ok[None], _pixel_face_scores(pix, fid, tri_uv, tri_z, radius, zfar),
+                          -jnp.inf)
+        scores = jnp.concatenate([best_score, score], axis=1)
+        ids = jnp.concatenate([best_id, jnp.broadcast_to(fid, (num_pix, chunk))], axis=1)
+        top, idx = jax.lax.top_k(scores, k)
+        return top, jnp.take_along_axis(ids, idx, axis=1)
+
+    init = (jnp.full((num_pix, k), -jnp.inf), jnp.full((num_pix, k), -1, jnp.int32))
+    best_score, best_id = jax.lax.fori_loop(0, (count + chunk - 1) // chunk, scan_chunk, init)
+    return jnp.where(jnp.isfinite(best_score), best_id, -1)
+
+
+def select_faces(tri_uv, tri_z, valid, image_size, *, radius, faces_per_pixel, zfar, tile=8,
+                 max_pairs=None, chunk=64, tile_batch=16):
+    """Stage 1: (H,W,K) ids of the best faces at each pixel (-1: none), and the number of
+    dropped (tile, face) pairs (0 unless max_pairs is too small). No gradient flows here.
+
+    max_pairs: static cap on (tile, face) overlaps; default max(16 F, 64 tiles).
+    """
     tri_uv, tri_z = jax.lax.stop_gradient(tri_uv), jax.lax.stop_gradient(tri_z)
     h, w = image_size
-    max_faces = min(max_faces_per_tile, tri_uv.shape[0])
-    k = min(faces_per_pixel, max_faces)
-    cand, origins, overflow = _tile_candidates(tri_uv, tri_z, valid, image_size, tile,
-                                               radius, max_faces)
-    ids = jax.lax.map(
-        lambda args: _select_in_tile(args[0], args[1], tri_uv, tri_z, tile, radius, k, zfar),
-        (cand, jnp.asarray(origins)), batch_size=tile_batch)  # (T, tile*tile, k)
     ny, nx = -(-h // tile), -(-w // tile)
-    ids = ids.reshape(ny, nx, tile, tile, k).transpose(0, 2, 1, 3, 4)
-    ids = ids.reshape(ny * tile, nx * tile, k)[:h, :w]
-    if k < faces_per_pixel:
-        ids = jnp.pad(ids, ((0, 0), (0, 0), (0, faces_per_pixel - k)), constant_values=-1)
-    return ids, overflow
+    num_faces = tri_uv.shape[0]
+    max_pairs = max_pairs or max(16 * num_faces, 64 * ny * nx)
+    pair_faces, starts, counts, origins, dropped = _tile_pairs(
+        tri_uv, tri_z, valid, image_size, tile, radius, max_pairs)
+    select = functools.partial(_select_in_tile, pair_faces=pair_faces, tri_uv=tri_uv,
+                               tri_z=tri_z, tile=tile, radius=radius, k=faces_per_pixel,
+                               zfar=zfar, chunk=chunk)
+    ids = jax.lax.map(lambda args: select(*args), (starts, counts, jnp.asarray(origins)),
+                      batch_size=tile_batch)  # (T, tile*tile, K)
+    ids = ids.reshape(ny, nx, tile, tile, faces_per_pixel).transpose(0, 2, 1, 3, 4)
+    return ids.reshape(ny * tile, nx * tile, faces_per_pixel)[:h, :w], dropped
 
 
 _DUMMY_TRI = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], np.float32)
@@ -210,7 +238,7 @@ def shade(face_ids, tri_uv, tri_z, faces, vertex_values, image_size, *, sigma, g
 
 
 def rasterize(verts, faces, K, image_size, *, sigma=1.0, gamma=1e-4, faces_per_pixel=10,
-              attributes=None, znear=1e-2, zfar=10.0, tile_size=8, max_faces_per_tile=512,
+              attributes=None, znear=1e-2, zfar=10.0, tile_size=8, max_pairs=None,
               tile_batch=16):
     """Soft-rasterizes a triangle mesh given in the camera frame.
 
@@ -223,20 +251,20 @@ def rasterize(verts, faces, K, image_size, *, sigma=1.0, gamma=1e-4, faces_per_p
       znear, zfar: depth range (metres) for selection and the depth softmax; the softmax
         temperature in metres is gamma * (zfar - znear), 1 mm with the defaults, so faces
         of the same surface blend and a surface 1 cm behind gets weight e^-10.
-      tile_size, max_faces_per_tile, tile_batch: memory / speed knobs of the selection.
+      tile_size, max_pairs, tile_batch: memory / speed knobs of the selection (see
+        `select_faces`).
     Returns dict: mask (H,W) soft silhouette; depth (H,W) camera z (0 where no face);
       normal (H,W,3) camera-frame unit normals from interpolated vertex normals (0 where no
-      face); attributes (H,W,C) when given; face_ids (H,W,K); tile_overflow (scalar count of
-      tiles that had more than max_faces_per_tile candidates: raise it if nonzero).
+      face); attributes (H,W,C) when given; face_ids (H,W,K); dropped_pairs (scalar: tile-face
+      overlaps beyond max_pairs that were ignored; raise max_pairs if nonzero).
     """
     verts = jnp.asarray(verts, jnp.float32)
     faces = jnp.asarray(faces, jnp.int32)
     K = jnp.asarray(K, jnp.float32)
     tri_uv, tri_z, valid = _face_screen_data(verts, faces, K, znear)
-    face_ids, overflow = select_faces(
+    face_ids, dropped = select_faces(
         tri_uv, tri_z, valid, image_size, radius=blur_radius(sigma),
-        faces_per_pixel=faces_per_pixel, zfar=zfar, tile=tile_size,
-        max_faces_per_tile=max_faces_per_tile,
+        faces_per_pixel=faces_per_pixel, zfar=zfar, tile=tile_size, max_pairs=max_pairs,
         tile_batch=tile_batch)
     values = vertex_normals(verts, faces)
     if attributes is not None:
@@ -246,7 +274,7 @@ def rasterize(verts, faces, K, image_size, *, sigma=1.0, gamma=1e-4, faces_per_p
     covered = jnp.any(face_ids >= 0, axis=-1)
     normal = jnp.where(covered[..., None], safe_normalize(out["values"][..., :3]), 0.0)
     result = dict(mask=out["mask"], depth=out["depth"], normal=normal, face_ids=face_ids,
-                  tile_overflow=overflow)
+                  dropped_pairs=dropped)
     if attributes is not None:
         result["attributes"] = out["values"][..., 3:]
     return result

@@ -29,6 +29,10 @@ import jax.numpy as jnp
 from hoijax.geometry.math import TINY, safe_normalize, safe_sqrt
 from hoijax.geometry.transforms import apply_to_directions, apply_to_points
 
+# Opacity below which the un-premultiplied depth fades linearly to 0 instead of dividing by
+# a vanishing opacity (bounds its gradient at silhouette rims).
+MIN_OPACITY = 1e-2
+
 # ------------------------------------------------------------------------ ray bounds
 
 
@@ -223,8 +227,12 @@ def _render_rays(sdf_fn, consts, rays, *, near_min):
     z, normals = _to_camera(sdf_to_camera, points, safe_normalize(grad))
     mask = jnp.sum(weights, axis=-1)
     return {
-        "mask": mask, "opacity": mask, "depth": composite(weights, z),
-        "normal": composite(weights, normals), "expected_t": composite(weights, t),
+        "mask": mask, "opacity": mask,
+        # Layer convention shared with the rasterizer and `compose`: the surface's own depth
+        # and unit normal, not premultiplied by the opacity (which `mask` carries).
+        "depth": composite(weights, z) / jnp.maximum(mask, MIN_OPACITY),
+        "normal": safe_normalize(composite(weights, normals)),
+        "depth_premultiplied": composite(weights, z), "expected_t": composite(weights, t),
         "weights": weights, "t": t, "points": points, "sdf": sdf, "sdf_gradients": grad,
         "hit": hit, "t_near": t_near, "t_far": t_far,
     }
@@ -287,10 +295,13 @@ def render_sdf(sdf_fn, params, origins, directions, *, beta=0.01, key=None,
         memory is one chunk's, not the whole batch's.
 
     Returns a dict, with B = origins.shape[:-1] and S = num_samples + num_importance:
-      mask, opacity (B): sum of weights. depth (B): sum_i w_i z_i, z_i the camera-frame z of
-      sample i (0 where mask is 0; not divided by the mask). normal (B, 3): sum_i w_i n_i with
-      n_i the unit SDF gradient in the camera frame (not renormalised: it fades with the
-      mask). expected_t (B): sum_i w_i t_i. weights, t, sdf (B, S); points,
+      mask, opacity (B): sum of weights. depth (B): camera-frame z of the surface,
+      sum_i w_i z_i / max(mask, MIN_OPACITY) (z_i the camera-frame z of sample i; 0 where
+      nothing is hit; fades to 0 below MIN_OPACITY). normal (B, 3): the unit direction of
+      sum_i w_i n_i, n_i the unit SDF gradient in the camera frame (0 where nothing is hit).
+      Both follow the layer convention of `rasterize` and `compose` (not premultiplied);
+      depth_premultiplied (B) is sum_i w_i z_i. expected_t (B): sum_i w_i t_i.
+      weights, t, sdf (B, S); points,
       sdf_gradients (B, S, 3) in frame f (for an eikonal loss); hit, t_near, t_far (B).
     """
     batch_shape = origins.shape[:-1]
