@@ -237,7 +237,7 @@ def shade(face_ids, tri_uv, tri_z, faces, vertex_values, image_size, *, sigma, g
     return dict(mask=mask, depth=depth, values=blended, weights=weights, bary=bary3d)
 
 
-def rasterize(verts, faces, K, image_size, *, sigma=1.0, gamma=1e-4, faces_per_pixel=10,
+def rasterize(verts, faces, K, image_size, *, sigma=0.5, gamma=1e-4, faces_per_pixel=10,
               attributes=None, znear=1e-2, zfar=10.0, tile_size=8, max_pairs=None,
               tile_batch=16):
     """Soft-rasterizes a triangle mesh given in the camera frame.
