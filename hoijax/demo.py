@@ -2,7 +2,9 @@
 
 Poses the hand (official MANO with --mano_dir, else the stand-in) from the open hand into
 a natural grasp while the camera orbits, and writes what a user wants to look at: a video,
-a contact sheet, one OBJ per frame and the model as a MANO-format pickle.
+a contact sheet, one OBJ per frame, the hand's condition image for the prior (mask,
+normals, relative depth, surface code) from the differentiable rasterizer, and the model as
+a MANO-format pickle.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import mediapy
 import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
@@ -18,6 +21,8 @@ from ml_collections import config_flags
 from hoijax import viz
 from hoijax.hand import load_hand_model, mano_forward, save_mano_pickle
 from hoijax.hand.poses import sample_natural_poses
+from hoijax.render.geometry_images import hand_geometry_image, reference_depth, to_rgb
+from hoijax.render.rasterize import rasterize
 from hoijax.runtime import enable_compilation_cache
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -35,6 +40,20 @@ def grasp_sequence(model, num_frames, seed):
     grasp = candidates[np.argmax(np.abs(candidates).sum(1))]  # the most closed sample
     ease = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, num_frames))
     return ease[:, None] * grasp[None]
+
+
+def geometry_panels(verts, faces, surface_code, cam_from_world, size):
+    """(size, 4*size, 3) uint8: the hand's condition image for the prior, rendered with the
+    differentiable rasterizer: mask, normals, relative depth and surface code."""
+    verts_c = verts @ cam_from_world[:3, :3].T + cam_from_world[:3, 3]
+    focal = 2.2 * size
+    K = np.array([[focal, 0, (size - 1) / 2], [0, focal, (size - 1) / 2], [0, 0, 1]])
+    layer = rasterize(jnp.asarray(verts_c, jnp.float32), faces, K, (size, size),
+                      attributes=surface_code)
+    image = hand_geometry_image(layer, reference_depth(layer["mask"], layer["depth"]))
+    panels = to_rgb(image)
+    row = [panels[k] for k in ("mask", "normal", "depth", "uv")]
+    return (np.clip(np.concatenate(row, axis=1), 0, 1) * 255).astype(np.uint8)
 
 
 def run_demo(config, out_dir, mano_dir=None):
@@ -56,17 +75,21 @@ def run_demo(config, out_dir, mano_dir=None):
             f.write("".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces))
     paths = dict(video=os.path.join(out_dir, "hand.mp4"),
                  sheet=os.path.join(out_dir, "frames.png"),
+                 geometry=os.path.join(out_dir, "geometry.png"),
                  model=os.path.join(out_dir, "hand_model.pkl"))
     viz.write_video(paths["video"], frames, fps=config.fps)
     picks = np.linspace(0, len(frames) - 1, min(8, len(frames))).round().astype(int)
-    import mediapy
     mediapy.write_image(paths["sheet"], viz.grid([frames[k] for k in picks], 4))
+    code = jnp.asarray(model.surface_code)
+    rows = [geometry_panels(verts[k], faces, code, viz.orbit_camera(center, 0.42, 60, 35),
+                            config.geometry_size) for k in (0, len(verts) - 1)]
+    mediapy.write_image(paths["geometry"], np.concatenate(rows, axis=0))
     save_mano_pickle(model, paths["model"])
     print(f"{model.name} {model.side} hand, {model.num_verts} vertices: "
           f"{len(frames)} frames in {time.time() - start:.1f} s")
     for name, path in paths.items():
-        print(f"  {name:6s} {path}")
-    print(f"  meshes {os.path.join(out_dir, 'hands')}/*.obj")
+        print(f"  {name:8s} {path}")
+    print(f"  {'meshes':8s} {os.path.join(out_dir, 'hands')}/*.obj")
     return paths
 
 

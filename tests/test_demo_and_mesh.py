@@ -33,7 +33,7 @@ def test_catmull_clark_of_a_cube():
 
 def test_demo_writes_its_outputs(tmp_path):
     config = demo_config.get_config()
-    config.num_frames, config.image_size = 3, 48
+    config.num_frames, config.image_size, config.geometry_size = 3, 48, 32
     paths = run_demo(config, str(tmp_path))
     for path in paths.values():
         assert os.path.getsize(path) > 0, path
