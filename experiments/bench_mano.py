@@ -19,30 +19,13 @@ import argparse
 import os
 import platform
 import tempfile
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from results_io import default_path, write_results
+from benchlib import best_seconds, default_path, write_results
 
 from hoijax.hand import load_standin, mano_forward, save_mano_pickle
-
-
-def _time(fn, repeats=20, min_seconds=2.0):
-    """Seconds per call of fn() (which must block on its result): the fastest of repeated
-    calls after a warm-up. This machine is shared and noisy; the fastest call is the most
-    repeatable measure of what the code can do (medians varied by 2x between runs)."""
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeats or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 500:
-            break
-    return float(np.min(times))
 
 
 def random_inputs(num, seed=0, pca=None):
@@ -103,7 +86,7 @@ def throughput_hoijax(model, batch, backward):
         fn = jax.jit(jax.value_and_grad(scalar, argnums=(0, 1)))
     else:
         fn = jax.jit(lambda p, b: mano_forward(model, p, b, x["orient"], x["transl"]).vertices)
-    seconds = _time(lambda: jax.block_until_ready(fn(x["pose"], x["betas"])))
+    seconds = best_seconds(lambda: jax.block_until_ready(fn(x["pose"], x["betas"])))
     return batch / seconds
 
 
@@ -122,7 +105,7 @@ def throughput_smplx(path, batch, backward):
                 loss = (out.vertices ** 2).sum() + (out.joints ** 2).sum()
                 loss.backward()
 
-    return batch / _time(run)
+    return batch / best_seconds(run)
 
 
 def main():

@@ -23,22 +23,11 @@ import os
 import resource
 import subprocess
 import sys
-import time
 
 import numpy as np
-from results_io import default_path, write_results
+from benchlib import best_seconds, default_path, write_results
 
 SIZES = (64, 128, 256)
-
-
-def _best_seconds(fn, min_seconds=2.0, max_calls=200):
-    fn()
-    times, start = [], time.perf_counter()
-    while (time.perf_counter() - start < min_seconds or len(times) < 3) and len(times) < max_calls:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.min(times))
 
 
 def hand_scene(size, view):
@@ -104,7 +93,7 @@ def raster_speed(size, backward):
 
     fn = jax.jit(jax.grad(scalar) if backward else render)
     v = jnp.asarray(verts, jnp.float32)
-    seconds = _best_seconds(lambda: jax.block_until_ready(fn(v)))
+    seconds = best_seconds(lambda: jax.block_until_ready(fn(v)))
     dropped = int(jax.jit(render)(v)["dropped_pairs"])
     return dict(frames_per_s=1.0 / seconds, faces=int(faces.shape[0]), dropped_pairs=dropped)
 
@@ -148,7 +137,7 @@ def volume_speed(backward, num_rays=4096):
         return jnp.sum(mask) + jnp.sum(depth) + jnp.sum(normal[..., 2])
 
     fn = jax.jit(jax.grad(scalar) if backward else render)
-    seconds = _best_seconds(lambda: jax.block_until_ready(fn(params)))
+    seconds = best_seconds(lambda: jax.block_until_ready(fn(params)))
     return dict(rays_per_s=num_rays / seconds, rays=num_rays, samples_per_ray=64)
 
 

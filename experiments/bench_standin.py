@@ -13,7 +13,7 @@ import json
 import time
 
 import numpy as np
-from results_io import default_path, write_results
+from benchlib import default_path, write_results
 import trimesh
 
 from hoijax.hand import standin
