@@ -14,7 +14,7 @@ def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> np.ndarray:
     eye, target, up = (np.asarray(x, float) for x in (eye, target, up))
     z = target - eye
     z /= np.linalg.norm(z)
-    x = np.cross(z, -up)
+    x = np.cross(z, up)  # right = forward x up (OpenCV: x right, y down, z forward)
     if np.linalg.norm(x) < 1e-8:
         x = np.cross(z, np.array([0.0, 0.0, 1.0]))
     x /= np.linalg.norm(x)
