@@ -29,6 +29,7 @@ import sys
 
 import numpy as np
 import scipy.optimize
+from scipy.spatial.transform import Rotation
 
 from hoijax.hand.io import model_from_arrays
 from hoijax.hand.model import MANO_PARENTS, ManoModel
@@ -175,18 +176,15 @@ def shape_directions(verts, joints21):
     return dirs
 
 
-def _rodrigues(aa):
-    theta = np.linalg.norm(aa, axis=-1, keepdims=True)[..., None]
-    k = aa / np.maximum(theta[..., 0], 1e-12)
-    kx = np.zeros(aa.shape[:-1] + (3, 3))
-    kx[..., 0, 1], kx[..., 0, 2], kx[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
-    kx = kx - np.swapaxes(kx, -1, -2)
-    return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * kx @ kx
+def _rotations(axis_angles):
+    """(...,3) axis-angles -> (...,3,3) matrices, float64 (offline fitting)."""
+    flat = np.asarray(axis_angles, np.float64).reshape(-1, 3)
+    return Rotation.from_rotvec(flat).as_matrix().reshape(np.shape(axis_angles)[:-1] + (3, 3))
 
 
-def _numpy_lbs(rest_joints, weights, pose45):
-    """Per-joint world transforms and skinned points for one pose (no blend shapes)."""
-    rots = _rodrigues(np.concatenate([np.zeros(3), pose45]).reshape(16, 3))
+def _skinning_transforms(rest_joints, pose45):
+    """Per-joint skinning transforms (R (16,3,3), t (16,3)) for one pose, float64."""
+    rots = _rotations(np.concatenate([np.zeros(3), pose45]).reshape(16, 3))
     world_r, world_t = np.zeros((16, 3, 3)), np.zeros((16, 3))
     for j, p in enumerate(MANO_PARENTS):
         if p < 0:
@@ -200,7 +198,7 @@ def _numpy_lbs(rest_joints, weights, pose45):
 
 def pose_features(pose45):
     """(135,) MANO's pose-blend-shape features vec(R_k - I) of the 15 finger joints."""
-    return (_rodrigues(np.asarray(pose45).reshape(15, 3)) - np.eye(3)).reshape(135)
+    return (_rotations(np.asarray(pose45).reshape(15, 3)) - np.eye(3)).reshape(135)
 
 
 def surface_offsets(verts_m, labels, weights, rest16_m, pose45, posedirs=None):
@@ -211,7 +209,7 @@ def surface_offsets(verts_m, labels, weights, rest16_m, pose45, posedirs=None):
     alone: none). Returns the offsets in the posed frame (V,3) and taken back to the rest
     frame (V,3), metres.
     """
-    world_r, skin_t = _numpy_lbs(rest16_m, weights, pose45)
+    world_r, skin_t = _skinning_transforms(rest16_m, pose45)
     blend_r = np.einsum("vk,kij->vij", weights, world_r)
     rest = verts_m if posedirs is None else verts_m + posedirs @ pose_features(pose45)
     posed = np.einsum("vij,vj->vi", blend_r, rest) + weights @ skin_t

@@ -78,6 +78,11 @@ def finger_points(name: str) -> np.ndarray:
     return np.stack(pts)
 
 
+# The rest-pose fingers, computed once: the SDF below is evaluated thousands of times.
+REST_FINGER_POINTS = {name: finger_points(name) for name in FINGER_ORDER}
+KNUCKLE_DIRS = {name: unit(pts[1] - pts[0]) for name, pts in REST_FINGER_POINTS.items()}
+
+
 def local_joints() -> np.ndarray:
     """(21,3) local rest joints: 16 in MANO order, then tips thumb..pinky."""
     joints = np.zeros((21, 3))
@@ -140,13 +145,12 @@ def _finger_sdf(p, pts, radii, knuckle_dir):
 def part_sdf(p, part, finger_pts=None):
     """Signed distance of points p (N,3) to the palm joined with finger `part`, or to the
     whole hand for `part == PALM`. finger_pts: optional {name: (4,3)} posed fingers."""
-    finger_pts = finger_pts or {n: finger_points(n) for n in FINGER_ORDER}
+    finger_pts = finger_pts or REST_FINGER_POINTS
     names = FINGER_ORDER if part == PALM else (FINGER_ORDER[part],)
     fingers = np.full(len(p), np.inf)
     thumb = np.full(len(p), np.inf)
     for name in names:
-        rest = finger_points(name)
-        d = _finger_sdf(p, finger_pts[name], FINGERS[name]["radii"], unit(rest[1] - rest[0]))
+        d = _finger_sdf(p, finger_pts[name], FINGERS[name]["radii"], KNUCKLE_DIRS[name])
         if name == "thumb":
             thumb = d
         else:

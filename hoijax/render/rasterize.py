@@ -102,7 +102,7 @@ def _face_screen_data(verts, faces, K, znear):
     return tri_uv, tri_z, valid
 
 
-def _tile_pairs(tri_uv, tri_z, valid, image_size, tile, radius, max_pairs):
+def _tile_pairs(tri_uv, valid, image_size, tile, radius, max_pairs):
     """Which faces touch which tiles, as a compact list.
 
     Returns pair_faces (max_pairs,) face ids grouped by tile (tile-major), starts (T,) and
@@ -180,7 +180,7 @@ def select_faces(tri_uv, tri_z, valid, image_size, *, radius, faces_per_pixel, z
     num_faces = tri_uv.shape[0]
     max_pairs = max_pairs or max(16 * num_faces, 64 * ny * nx)
     pair_faces, starts, counts, origins, dropped = _tile_pairs(
-        tri_uv, tri_z, valid, image_size, tile, radius, max_pairs)
+        tri_uv, valid, image_size, tile, radius, max_pairs)
     select = functools.partial(_select_in_tile, pair_faces=pair_faces, tri_uv=tri_uv,
                                tri_z=tri_z, tile=tile, radius=radius, k=faces_per_pixel,
                                zfar=zfar, chunk=chunk)

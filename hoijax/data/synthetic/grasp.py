@@ -18,11 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from scipy.spatial.transform import Rotation
 
 from hoijax.data.synthetic.objects import object_sdf
 from hoijax.geometry.rotations import axis_angle_to_matrix
 from hoijax.hand.anatomy import back_direction
-from hoijax.hand.model import ManoModel, mano_forward
+from hoijax.hand.model import ManoModel, full_hand_pose, mano_forward
 
 NUM_PCA = 15
 CONTACT_TOL = 0.003  # a fingertip or the palm within 3 mm of the surface is in contact
@@ -124,9 +125,8 @@ def _losses(variables, model, category, params, tips, palm, weights):
     contact = jnp.mean(d[tips] ** 2) + jnp.mean(d[palm] ** 2)
     penetration = jnp.mean(jnp.maximum(-d, 0.0) ** 2) * d.shape[0] / 50.0
     prior = jnp.mean(variables["pca"] ** 2) + 0.1 * jnp.mean(variables["betas"] ** 2)
-    total = (weights["contact"] * contact + weights["penetration"] * penetration
-             + weights["prior"] * prior)
-    return total, dict(contact=contact, penetration=penetration, prior=prior)
+    return (weights["contact"] * contact + weights["penetration"] * penetration
+            + weights["prior"] * prior)
 
 
 @functools.partial(jax.jit, static_argnames=("category", "steps"))
@@ -140,7 +140,7 @@ def _optimise(variables, model, params, tips, palm, *, category, steps):
         # onto the object, late steps remove what still penetrates.
         weights = dict(contact=1e4, penetration=1e5 * 1000.0 ** (i / steps), prior=1e-3)
         grads = jax.grad(lambda v: _losses(v, model, category, params, tips, palm,
-                                           weights)[0])(variables)
+                                           weights))(variables)
         grads["betas"] = jnp.zeros_like(grads["betas"])  # the hand's shape is given
         updates, state = opt.update(grads, state, variables)
         return (optax.apply_updates(variables, updates), state), None
@@ -157,7 +157,7 @@ def synthesize_grasp(model: ManoModel, category: str, params: dict, *, betas=Non
     betas = np.zeros(10) if betas is None else np.asarray(betas, float)
     o_r_h = _frame_rotation(model, template)
     jitter = rng.normal(scale=0.08, size=3)  # a little variety between seeds
-    orient = _matrix_to_rotvec(_rotvec_to_matrix(jitter) @ o_r_h)
+    orient = (Rotation.from_rotvec(jitter) * Rotation.from_matrix(o_r_h)).as_rotvec()
     palm_dir = np.asarray(template.palm_dir, float)
     position = np.asarray(template.palm_point) - 0.012 * palm_dir  # palm surface on it
     pca = np.zeros(NUM_PCA)
@@ -176,7 +176,8 @@ def synthesize_grasp(model: ManoModel, category: str, params: dict, *, betas=Non
 def _finish(model, category, params, variables, tips, palm) -> Grasp:
     out = mano_forward(model, variables["pca"], variables["betas"], use_pca=True,
                        flat_hand_mean=False)
-    hand_pose = _full_pose(model, variables["pca"])
+    hand_pose = np.asarray(full_hand_pose(model, variables["pca"], use_pca=True,
+                                          flat_hand_mean=False))
     centre = np.asarray(jnp.mean(out.vertices[palm], axis=0), np.float64)
     rot = np.asarray(axis_angle_to_matrix(variables["orient"]), np.float64)
     o_t = np.asarray(variables["position"], np.float64) - rot @ centre
@@ -192,17 +193,3 @@ def _finish(model, category, params, variables, tips, palm) -> Grasp:
                  contacts=int(np.sum(np.asarray(parts) < CONTACT_TOL)),
                  min_distance_mm=float(d.min() * 1e3), category=category)
 
-
-def _full_pose(model, pca):
-    """(45,) axis-angles (flat-hand mean) of PCA coefficients taken with MANO's mean."""
-    n = pca.shape[-1]
-    return np.asarray(pca @ model.hands_components[:n] + model.hands_mean)
-
-
-def _rotvec_to_matrix(v):
-    return np.asarray(axis_angle_to_matrix(jnp.asarray(v, jnp.float32)), np.float64)
-
-
-def _matrix_to_rotvec(m):
-    from scipy.spatial.transform import Rotation
-    return Rotation.from_matrix(m).as_rotvec()
