@@ -23,6 +23,7 @@ INSTALL_REQUIRES = [
     "imageio-ffmpeg>=0.5",  # ffmpeg binary for mediapy, no system ffmpeg needed
     "Pillow>=10",
     "tqdm>=4.66",
+    "tensorboardX>=2.6",  # TensorBoard event files without TensorFlow or PyTorch
 ]
 
 EXTRAS = {

@@ -43,6 +43,14 @@ def blur_radius(sigma: float) -> float:
     return sigma * math.log(1.0 / MIN_COVERAGE - 1.0) if sigma > 0 else 0.0
 
 
+def pad_faces(faces: np.ndarray, minimum: int = 4096) -> np.ndarray:
+    """(F,3) -> (F',3): padded with degenerate faces (never selected) to a power of two
+    >= minimum, so meshes of any size share a few compiled programs (the face count is a
+    static shape)."""
+    count = max(minimum, 1 << int(np.ceil(np.log2(max(len(faces), 1)))))
+    return np.concatenate([faces, np.zeros((count - len(faces), 3), faces.dtype)])
+
+
 def vertex_normals(verts, faces):
     """Area-weighted unit vertex normals (V,3) of a mesh (outward for CCW faces)."""
     tri = verts[faces]

@@ -36,12 +36,11 @@ from hoijax.data.synthetic.objects import object_mesh, object_sdf, sample_params
 from hoijax.geometry.mesh import unique_edges
 from hoijax.hand.anatomy import back_direction
 from hoijax.hand.model import ManoModel, mano_forward
-from hoijax.render.rasterize import rasterize
+from hoijax.render.rasterize import pad_faces, rasterize
 
 MAX_PENETRATION = 0.002  # metres: the deepest the hand may be inside the object
 MAX_GAP = 0.005  # metres: the hand's nearest point must be this close to the object
 GRASP_ATTEMPTS = 6  # grasp seeds tried before giving up on an object
-FACE_BUCKET = 4096  # object meshes are padded to a multiple of this (fewer recompiles)
 
 SKIN = np.array([0.93, 0.72, 0.58])
 OBJECT_COLORS = {"mug": (0.35, 0.55, 0.85), "bottle": (0.30, 0.70, 0.45),
@@ -175,12 +174,6 @@ def _render_layer(verts_c, faces, K, *, image_size):
     return out["mask"], out["depth"], out["normal"]
 
 
-def _pad_faces(faces: np.ndarray) -> np.ndarray:
-    """Pads with degenerate faces (never rasterized) to a multiple of FACE_BUCKET."""
-    count = -(-len(faces) // FACE_BUCKET) * FACE_BUCKET
-    return np.concatenate([faces, np.zeros((count - len(faces), 3), faces.dtype)])
-
-
 def _shade(normal, color):
     light = np.array([0.3, -0.5, -0.8])
     light /= np.linalg.norm(light)
@@ -195,7 +188,7 @@ def render_frames(hand_c, hand_faces, obj_c, obj_faces, K, image_size, color):
     images (T,H,W,3) uint8.
     """
     size = (image_size, image_size)
-    obj_faces = _pad_faces(np.asarray(obj_faces, np.int32))
+    obj_faces = pad_faces(np.asarray(obj_faces, np.int32))
     hand_masks, obj_masks, images = [], [], []
     ys = np.linspace(0.0, 1.0, image_size)[:, None, None]
     background = (0.55 + 0.25 * ys) * np.array([1.0, 0.98, 0.95])

@@ -15,6 +15,8 @@ z = 0, centred on the z axis (a knife lies along x, a toy car drives along x).
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -177,6 +179,25 @@ def object_bounds(category: str, params: dict) -> np.ndarray:
                                                               ez + margin]])
 
 
+_SDF_CHUNK = 1 << 16
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _sdf_chunks(category, params, chunks):
+    return jax.lax.map(lambda x: object_sdf(category, params, x), chunks)
+
+
+def sdf_on_points(category: str, params: dict, points: np.ndarray) -> np.ndarray:
+    """(N,) float32 SDF of many points (N,3), in fixed-size chunks: one compilation per
+    category whatever N and the parameters."""
+    n = len(points)
+    padded = np.zeros((-(-n // _SDF_CHUNK) * _SDF_CHUNK, 3), np.float32)
+    padded[:n] = points
+    jparams = {k: jnp.float32(v) for k, v in params.items()}
+    values = _sdf_chunks(category, jparams, padded.reshape(-1, _SDF_CHUNK, 3))
+    return np.array(values).reshape(-1)[:n]
+
+
 def object_mesh(category: str, params: dict, spacing: float = 0.0015) -> trimesh.Trimesh:
     """Closed mesh of the object's zero level set by marching cubes (vertices in metres)."""
     if category == "knife":
@@ -188,7 +209,7 @@ def object_mesh(category: str, params: dict, spacing: float = 0.0015) -> trimesh
     lo = lo - 0.37 * spacing
     axes = [np.arange(a, b + spacing, spacing) for a, b in zip(lo, hi)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
-    values = np.array(jax.jit(lambda x: object_sdf(category, params, x))(grid))  # writable
+    values = sdf_on_points(category, params, grid.reshape(-1, 3)).reshape(grid.shape[:3])
     verts, faces, _, _ = skimage.measure.marching_cubes(values, level=0.0,
                                                         spacing=(spacing,) * 3)
     mesh = trimesh.Trimesh(verts + lo, faces[:, ::-1], process=True)

@@ -1,0 +1,36 @@
+"""Training data for the prior: geometry images of ground-truth hand-object pairs.
+
+  python -m hoijax.data.prior_data --config=configs/prior_data.py --out=prior_data
+  python -m hoijax.data.prior_data --config=configs/prior_data.py:tiny --out=/tmp/pd
+  python -m hoijax.data.prior_data --config=configs/prior_data.py \
+      --config.source='clips:/data/hoi4d_clips/*' --out=prior_data_hoi4d
+
+Default: 6 categories x 52 objects x 32 views = 9984 images at 32x32 (about 12 min on a
+2-core CPU, most of it grasp synthesis). `:tiny` is 2 objects x 4 views per category.
+"""
+import ml_collections
+
+from hoijax.data.synthetic.split import TRAIN_FIRST_SEED
+from hoijax.data.synthetic.objects import CATEGORIES
+
+
+def get_config(arg=None):
+    config = ml_collections.ConfigDict()
+    config.source = "synthetic"  # "synthetic" or "clips:GLOB" (clip folders with gt.npz)
+    config.categories = list(CATEGORIES)  # synthetic categories to draw objects from
+    config.first_seed = TRAIN_FIRST_SEED  # first object seed (benchmark seeds are below it)
+    config.objects_per_category = 52  # synthetic objects (one grasp each) per category
+    config.clip_frame_stride = 1  # clips source: every n-th frame is a grasp
+    config.views_per_grasp = 32  # SO(3)-uniform views rendered of each grasp
+    config.image_size = 32  # pixels (square); the paper used 64
+    config.shard_size = 2048  # samples per shard file
+    config.seed = 0  # seed of the view rotations
+    config.mano_dir = ""  # official MANO folder; empty: $HOIJAX_MANO_DIR or the stand-in
+    config.view = ml_collections.ConfigDict()
+    config.view.distance = 0.5  # metres from the camera to the hand's centre
+    config.view.focal_factor = 1.25  # focal length in image sizes (44 deg FOV, +-20 cm at 0.5 m)
+    if arg == "tiny":
+        config.objects_per_category = 2
+        config.views_per_grasp = 4
+        config.shard_size = 16
+    return config
