@@ -29,8 +29,11 @@ def get_config(arg=None):
     config.view = ml_collections.ConfigDict()
     config.view.distance = 0.5  # metres from the camera to the hand's centre
     config.view.focal_factor = 1.25  # focal length in image sizes (44 deg FOV, +-20 cm at 0.5 m)
-    if arg == "tiny":
+    if arg in ("tiny", "tiny16"):  # tiny16: 16x16, for configs/prior.py:tiny
         config.objects_per_category = 2
         config.views_per_grasp = 4
         config.shard_size = 16
+        config.image_size = 16 if arg == "tiny16" else 32
+    elif arg not in (None, ""):
+        raise ValueError(f"configs/prior_data.py: unknown variant {arg!r} (tiny, tiny16)")
     return config

@@ -12,9 +12,13 @@ def default_path(name: str) -> str:
     return os.path.join(RESULTS_DIR, f"{name}.json")
 
 
-def write_results(results: dict, path: str) -> None:
-    """Writes `results` as indented JSON (creating the folder) and says where."""
+def write_results(results: dict, path: str, merge: bool = False) -> None:
+    """Writes `results` as indented JSON (creating the folder) and says where. With merge,
+    keys already in the file that `results` does not have are kept."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if merge and os.path.isfile(path):
+        with open(path) as f:
+            results = {**json.load(f), **results}
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
     print(f"wrote {path}")

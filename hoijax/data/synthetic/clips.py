@@ -10,8 +10,8 @@ One clip (`generate_clip`) is built as follows:
    (nearest distance over `MAX_GAP`) or push it in (over `MAX_PENETRATION`) has its change
    halved until it does not;
 3. an egocentric-like camera: it looks at the object from above the back of the hand and
-   the forearm (randomised), 35-55 cm away, and sweeps an arc of `sweep_deg` over the clip with a little
-   hand-held jitter; the focal length frames hand and object like a tracker's crop;
+   the forearm (randomised), 35-55 cm away, and sweeps an arc of `sweep_deg` over the clip
+   with a little hand-held jitter; the focal length frames hand and object like a tracker's crop;
 4. hard z-buffer renders of the hand mesh and the object's marching-cubes mesh give the
    masks (each layer where it is the front-most surface, so occlusion follows depth) and a
    shaded RGB frame;

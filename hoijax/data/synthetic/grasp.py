@@ -78,8 +78,8 @@ def grasp_template(category: str, params: dict) -> GraspTemplate:
 class Grasp:
     """An optimised grasp. hTo (4,4) object -> hand frame; hand_pose (45,) axis-angles
     (flat-hand mean); betas (10,); penetration_mm the deepest point of the hand's surface
-    (vertices and edge samples) inside the object; contacts how many of the 5 fingers (distal halves) and the palm come within
-    CONTACT_TOL of the surface (of 6);
+    (vertices and edge samples) inside the object; contacts how many of the 5 fingers
+    (distal halves) and the palm come within CONTACT_TOL of the surface (of 6);
     min_distance_mm the closest hand-object distance (negative = penetration)."""
 
     hTo: np.ndarray

@@ -1,0 +1,115 @@
+"""Prior figures: training throughput per config, held-out denoising losses of a checkpoint.
+
+  python experiments/bench_prior.py --throughput [--configs default,paper] [--steps 5]
+  python experiments/bench_prior.py --heldout --checkpoint hoijax/assets/prior \
+      --data prior_data_32
+
+Throughput uses random data of the config's shape (the step's cost does not depend on the
+values); the paper config runs with a batch of 8 per device on a CPU (--paper_batch).
+Held-out losses: the checkpoint's EMA parameters at t = 250, 500, 750 with the right
+prompt, the null prompt, and an untrained network of the same config, on the held-out
+grasps of the data. Writes experiments/results/prior.json.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import numpy as np
+from benchlib import default_path, write_results
+
+from hoijax import parallel
+from hoijax.diffusion import trainer
+from hoijax.diffusion.schedules import make_schedule
+from hoijax.models.text import NULL_PROMPT, category_tokens, tokenize
+from hoijax.models.unet import count_params
+from hoijax.runtime import enable_compilation_cache, repo_config
+
+
+def throughput(variant, batch, steps):
+    config = repo_config("prior.py", None if variant == "default" else variant)
+    config.batch_size = batch
+    size = config.model.image_size
+    denoise, params = trainer.init_model(config)
+    tx, _ = trainer.make_optimizer(config.optim, 1000)
+    mesh = parallel.data_mesh()
+    state = parallel.replicate(trainer.init_state(params, tx), mesh)
+    step_fn = jax.jit(trainer.make_train_step(denoise, tx, make_schedule(), category_tokens(
+        ["mug"]), config), donate_argnums=0)
+    rng = np.random.default_rng(0)
+    batch_np = dict(object=rng.normal(size=(batch, size, size, 5)).astype(np.float32),
+                    hand=rng.normal(size=(batch, size, size, 7)).astype(np.float32),
+                    category=np.zeros(batch, np.int32))
+    data = parallel.shard_batch(batch_np, mesh)
+    t0 = time.time()
+    state, m = step_fn(state, data, jax.random.key(0))
+    jax.block_until_ready(m)
+    compile_s = time.time() - t0
+    times = []
+    for _ in range(steps):
+        t0 = time.time()
+        state, m = step_fn(state, data, jax.random.key(0))
+        jax.block_until_ready(m)
+        times.append(time.time() - t0)
+    best = min(times)
+    return dict(variant=variant, image_size=size, batch=batch, devices=jax.device_count(),
+                device=jax.devices()[0].device_kind, params=count_params(params),
+                step_s=best, images_per_s=batch / best,
+                images_per_s_per_device=batch / best / jax.device_count(),
+                first_step_s=compile_s)
+
+
+def heldout(checkpoint, data_path):
+    from hoijax.data.prior_data import load_prior_data
+    from hoijax.models.prior import load_prior
+    prior = load_prior(checkpoint)
+    config = prior.config
+    data = load_prior_data(data_path)
+    _, held = trainer.split_held_out(data, config.data.held_out_every)
+    table = category_tokens(data["manifest"]["categories"])
+    schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps)
+    pred = config.diffusion.prediction
+    right = trainer.held_out_losses(prior.denoise, prior.params, schedule, held,
+                                    table[held["category"]], pred)
+    null = trainer.held_out_losses(prior.denoise, prior.params, schedule, held,
+                                   tokenize(NULL_PROMPT), pred)
+    denoise0, params0 = trainer.init_model(config)
+    untrained = trainer.held_out_losses(denoise0, params0, schedule, held,
+                                        table[held["category"]], pred)
+    return dict(checkpoint=checkpoint, held_out_samples=int(min(256, len(held["category"]))),
+                right_prompt=right, null_prompt=null, untrained=untrained)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--throughput", action="store_true")
+    parser.add_argument("--configs", default="default,paper")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--paper_batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--heldout", action="store_true")
+    parser.add_argument("--checkpoint", default="hoijax/assets/prior")
+    parser.add_argument("--data", default="")
+    parser.add_argument("--out", default=default_path("prior"))
+    args = parser.parse_args()
+    enable_compilation_cache()
+    results = {}
+    if args.throughput:
+        for variant in args.configs.split(","):
+            batch = args.paper_batch if variant == "paper" else args.batch
+            r = throughput(variant, batch, args.steps)
+            results[f"throughput_{variant}_{r['device'].replace(' ', '_')}"] = r
+            print(f"{variant:8s} {r['image_size']}px batch {batch} on {r['devices']}x "
+                  f"{r['device']}: {r['step_s'] * 1e3:.0f} ms/step, "
+                  f"{r['images_per_s']:.1f} img/s, {r['params'] / 1e6:.2f}M params")
+    if args.heldout:
+        r = heldout(args.checkpoint, args.data)
+        results["held_out"] = r
+        for name in ("right_prompt", "null_prompt", "untrained"):
+            print(f"{name:13s} " + "  ".join(f"t={t}: {v:.4f}" for t, v in r[name].items()))
+    write_results(results, args.out, merge=True)
+
+
+if __name__ == "__main__":
+    main()
