@@ -41,6 +41,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["hoijax", "hoijax.*"]),
+    package_data={"hoijax": ["assets/prior/*"]},  # the shipped prior (hoijax-trained)
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     license="Apache-2.0",

@@ -28,7 +28,7 @@ def get_config(arg=None):
     config.mano_dir = ""  # official MANO folder; empty: $HOIJAX_MANO_DIR or the stand-in
     config.view = ml_collections.ConfigDict()
     config.view.distance = 0.5  # metres from the camera to the hand's centre
-    config.view.focal_factor = 1.25  # focal length in image sizes (44 deg FOV, +-20 cm at 0.5 m)
+    config.view.focal_factor = 2.0  # focal length in image sizes (28 deg FOV, +-12.5 cm at 0.5 m)
     if arg in ("tiny", "tiny16"):  # tiny16: 16x16, for configs/prior.py:tiny
         config.objects_per_category = 2
         config.views_per_grasp = 4

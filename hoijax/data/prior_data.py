@@ -9,8 +9,8 @@ with focal `view.focal_factor * size` pixels (`novel_view_camera`, the same came
 renders from during reconstruction). The hand and the object are rendered separately
 (binary masks: the hand mesh by the rasterizer's hard z-buffer, a synthetic object by
 sphere tracing its exact SDF, an object mesh from a clip by the rasterizer) into the
-prior's channel layouts (`hoijax.render.geometry_images`): object (size,size,5), hand condition (size,size,7), with
-depths relative to the hand's mean depth.
+prior's channel layouts (`hoijax.render.geometry_images`): object (size,size,5), hand
+condition (size,size,7), with depths relative to the hand's mean depth.
 
 Sources of grasps (`config.source`): "synthetic" (the synthetic world's training split:
 objects from seeds `config.first_seed` on, which the benchmark split never uses) or

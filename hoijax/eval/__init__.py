@@ -1,0 +1,1 @@
+"""Evaluation of reconstructed objects: ICP with scale, Chamfer distance, F-score, CD_h."""
