@@ -1,0 +1,1 @@
+"""Per-clip reconstruction: scene parameters, losses, initialisation, the fitting loop."""
