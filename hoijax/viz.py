@@ -97,3 +97,32 @@ def code_colors(surface_code) -> np.ndarray:
     finger = 0.5 + 0.5 * code[:, 0]
     back = 0.5 + 0.5 * code[:, 1]
     return np.stack([0.35 + 0.6 * finger, 0.3 + 0.6 * back, 0.95 - 0.6 * finger], -1)
+
+
+CURVE_COLORS = ((0, 0, 0), (220, 30, 30), (30, 120, 220), (30, 160, 60), (200, 120, 0),
+                (140, 60, 180), (90, 90, 90))
+
+
+def plot_curves(series: dict, size=(240, 480), log=True) -> np.ndarray:
+    """(H,W,3) uint8 line plot of named curves {name: (x (N,), y (N,))}, log-scaled y by
+    default; a colour key is drawn as short bars at the top left (in dict order)."""
+    h, w = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    curves = {k: (np.asarray(x, float), np.asarray(y, float)) for k, (x, y) in series.items()
+              if len(x) > 0}
+    ys = [np.log10(np.maximum(y, 1e-12)) if log else y for _, y in curves.values()]
+    if not ys:
+        return img
+    lo, hi = min(y.min() for y in ys), max(y.max() for y in ys)
+    hi = hi if hi > lo else lo + 1.0
+    xmax = max(x.max() for x, _ in curves.values()) or 1.0
+    for k, ((x, _), y) in enumerate(zip(curves.values(), ys)):
+        color = CURVE_COLORS[k % len(CURVE_COLORS)]
+        px = 10 + (w - 20) * x / xmax
+        py = h - 10 - (h - 20) * (y - lo) / (hi - lo)
+        for a in range(len(x) - 1):
+            rr, cc = skimage.draw.line(int(py[a]), int(px[a]), int(py[a + 1]), int(px[a + 1]))
+            ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+            img[rr[ok], cc[ok]] = color
+        img[6 + 6 * k:9 + 6 * k, 6:26] = color
+    return img

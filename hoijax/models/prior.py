@@ -72,7 +72,8 @@ def export_prior(workdir: str, out_dir: str, params, categories) -> None:
     shutil.copy(os.path.join(workdir, "metrics.jsonl"), os.path.join(out_dir, "metrics.jsonl"))
     with open(os.path.join(out_dir, "categories.json"), "w") as f:
         json.dump(list(categories), f)
-    samples = sorted(os.listdir(os.path.join(workdir, "samples")))
+    samples_dir = os.path.join(workdir, "samples")
+    samples = sorted(os.listdir(samples_dir)) if os.path.isdir(samples_dir) else []
     if samples:
         shutil.copy(os.path.join(workdir, "samples", samples[-1]),
                     os.path.join(out_dir, "samples.png"))

@@ -1,0 +1,102 @@
+"""What a reconstruction writes: the object mesh, per-frame hands, parameters, a video, the
+loss curves and, when the clip has ground truth, the metrics (`hoijax.eval.metrics`).
+
+Frames: object.obj is in the object frame; hands/NNNNNN.obj are in the object frame too
+(x_o = inv(hTo[t]) x_h), so they overlay object.obj directly; params.npz holds hTo and cTh
+to move either into the hand or camera frame.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import mediapy
+import numpy as np
+import skimage.measure
+import trimesh
+
+from hoijax import viz
+from hoijax.models.sdf import sdf_value
+from hoijax.recon import scene
+
+SKIN = (0.95, 0.75, 0.6)
+OBJECT = (0.55, 0.65, 0.95)
+
+
+def extract_mesh(sdf_params, bound_radius, resolution=96) -> trimesh.Trimesh:
+    """Marching cubes of the SDF's zero level set in a cube around its centre."""
+    center = np.asarray(sdf_params["center"])
+    axis = np.linspace(-bound_radius, bound_radius, resolution)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1) + center
+    values = np.array(jax.jit(jax.vmap(lambda x: sdf_value(sdf_params, x)))(
+        jnp.asarray(grid.reshape(-1, 3), jnp.float32))).reshape(grid.shape[:3])
+    if values.min() >= 0 or values.max() <= 0:
+        raise ValueError("the object SDF has no zero level set inside the bounds")
+    spacing = axis[1] - axis[0]
+    verts, faces, _, _ = skimage.measure.marching_cubes(values, 0.0, spacing=(spacing,) * 3)
+    mesh = trimesh.Trimesh(verts + center - bound_radius, faces[:, ::-1])
+    return mesh
+
+
+def write_obj(path, verts, faces):
+    trimesh.Trimesh(np.asarray(verts), np.asarray(faces), process=False).export(path)
+
+
+def video_frames(clip, mesh, hand_verts_o, faces, hTo, cTh, K, size=160):
+    """Per frame: the input image, the reconstruction in the frame's camera, a rotating
+    novel view of hand and object (object frame)."""
+    colors = np.concatenate([np.tile(OBJECT, (len(mesh.vertices), 1)),
+                             np.tile(SKIN, (hand_verts_o.shape[1], 1))])
+    all_faces = np.concatenate([mesh.faces, np.asarray(faces) + len(mesh.vertices)])
+    center = mesh.vertices.mean(0)
+    frames = []
+    T = len(hTo)
+    for t in range(T):
+        verts = np.concatenate([mesh.vertices, hand_verts_o[t]])
+        cTo = cTh[t] @ hTo[t]
+        focal = K[t, 0, 0] * size / clip.image_size[1]
+        inp = (clip.images[t] if clip.images is not None else
+               np.repeat((clip.obj_mask[t] * 255)[..., None], 3, -1).astype(np.uint8))
+        inp = mediapy.resize_image(inp, (size, size))
+        same = viz.render_mesh(verts, all_faces, cTo, size=size, focal=focal, colors=colors)
+        cam = viz.orbit_camera(center, 0.45, 360.0 * t / T, 25, up=(0.0, 0.0, 1.0))
+        novel = viz.render_mesh(verts, all_faces, cam, size=size, colors=colors)
+        frames.append(np.concatenate([inp, same, novel], axis=1))
+    return frames
+
+
+def write_outputs(out_dir, result, clip, model, config) -> dict:
+    """Writes every output of one fitted clip; returns the metrics (or {})."""
+    os.makedirs(os.path.join(out_dir, "hands"), exist_ok=True)
+    params = result.params
+    arrays = scene.export_arrays(params, result.data.cTh0, result.data.K0)
+    np.savez(os.path.join(out_dir, "params.npz"), **arrays,
+             tracker_failures=result.failed)
+    mesh = extract_mesh(params["sdf"], config.render.bound_radius)
+    mesh.export(os.path.join(out_dir, "object.obj"))
+    verts_h, _ = scene.hand_vertices(model, params)
+    oTh = np.linalg.inv(arrays["hTo"])
+    verts_o = np.einsum("tij,tvj->tvi", oTh[:, :3, :3], np.asarray(verts_h)) + \
+        oTh[:, None, :3, 3]
+    for t, v in enumerate(verts_o):
+        write_obj(os.path.join(out_dir, "hands", f"{t:06d}.obj"), v, model.faces)
+    K_clip = arrays["K"] * clip.image_size[1] / config.render.image_size  # approx. rescale
+    frames = video_frames(clip, mesh, verts_o, model.faces, arrays["hTo"], arrays["cTh"],
+                          K_clip)
+    viz.write_video(os.path.join(out_dir, "recon.mp4"), frames, fps=4)
+    mediapy.write_image(os.path.join(out_dir, "recon.png"), viz.grid(frames, 2))
+    names = [k for k in result.history[0] if k != "step"] if result.history else []
+    curves = {k: ([h["step"] for h in result.history if k in h],
+                  [h[k] for h in result.history if k in h]) for k in names}
+    mediapy.write_image(os.path.join(out_dir, "losses.png"), viz.plot_curves(curves))
+    metrics = {}
+    if clip.gt is not None and clip.object_mesh_path:
+        from hoijax.eval.metrics import evaluate_reconstruction
+        gt_mesh = trimesh.load(clip.object_mesh_path, force="mesh")
+        metrics = evaluate_reconstruction(mesh, gt_mesh, arrays["hTo"][0], clip.gt["hTo"][0])
+        metrics["seconds"] = result.seconds
+        with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=1)
+    return metrics

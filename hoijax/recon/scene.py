@@ -1,0 +1,86 @@
+"""The per-clip scene: what reconstruction optimises, as one params pytree.
+
+  sdf       object field (`hoijax.models.sdf`), object frame, initialised to a sphere near
+            the palm (the object frame starts equal to the hand frame: hTo = I);
+  beta      (10,) hand shape;      hA (T,45) articulation (axis-angle, flat-hand mean);
+  hTo_rot, hTo_trans (T,3)         object -> hand, axis-angle and translation (start 0);
+  cam_rot, cam_trans (T,3)         corrections of the initial hand -> camera transforms:
+                                   cTh = [exp(cam_rot) R0 | t0 + cam_trans];
+  log_focal (T,)                   focal refinement: K = diag(e^f, e^f, 1) K0 (about cx, cy).
+
+The constants of a clip (initial cameras, intrinsics, masks) live in a separate dict, so
+the params pytree holds exactly what the optimiser updates.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hoijax.geometry.rotations import axis_angle_to_matrix
+from hoijax.geometry.transforms import make_transform
+from hoijax.hand.anatomy import back_direction
+from hoijax.hand.model import mano_forward
+from hoijax.models.sdf import fit_sphere, init_sdf
+
+PARAM_GROUPS = ("sdf", "hand", "hTo", "camera", "focal")
+
+
+def palm_sphere(model, init_radius, offset):
+    """Centre (3,) of the initial object sphere: `offset` metres in front of the palm centre
+    along the palm's normal (rest hand frame), so the sphere starts touching the palm."""
+    joints = np.asarray(model.J_regressor) @ np.asarray(model.v_template)
+    palm = joints[[0, 1, 4, 7, 10]].mean(0)
+    return palm - back_direction(joints, model.side) * offset
+
+
+def init_scene(model, clip_init: dict, config, key) -> dict:
+    """Initial params. clip_init: cTh (T,4,4) initial hand -> camera, hA (T,45), beta (10,).
+    config: the `scene` section of configs/reconstruct.py."""
+    T = len(clip_init["cTh"])
+    k_sdf, k_fit = jax.random.split(key)
+    center = palm_sphere(model, config.init_radius, config.init_offset)
+    sdf = init_sdf(k_sdf, width=config.sdf_width, depth=config.sdf_depth,
+                   num_freqs=config.num_freqs, scale=config.sdf_scale,
+                   init_radius=config.init_radius, center=center)
+    sdf = fit_sphere(sdf, k_fit, radius=config.init_radius)
+    zeros = jnp.zeros((T, 3))
+    return dict(sdf=sdf, hand=dict(beta=jnp.asarray(clip_init["beta"], jnp.float32),
+                                   hA=jnp.asarray(clip_init["hA"], jnp.float32)),
+                hTo=dict(rot=zeros, trans=zeros), camera=dict(rot=zeros, trans=zeros),
+                focal=dict(log_focal=jnp.zeros((T,))))
+
+
+def hTo_matrices(params):
+    """(T,4,4) object -> hand."""
+    return make_transform(axis_angle_to_matrix(params["hTo"]["rot"]), params["hTo"]["trans"])
+
+
+def cTh_matrices(params, cTh0):
+    """(T,4,4) hand -> camera from the initial cTh0 (T,4,4) and the corrections."""
+    rot = axis_angle_to_matrix(params["camera"]["rot"])
+    return make_transform(rot @ cTh0[:, :3, :3], cTh0[:, :3, 3] + params["camera"]["trans"])
+
+
+def intrinsics(params, K0):
+    """(T,3,3) refined pixel intrinsics (focal scaled about the principal point)."""
+    s = jnp.exp(params["focal"]["log_focal"])
+    return K0.at[:, 0, 0].multiply(s).at[:, 1, 1].multiply(s)
+
+
+def hand_vertices(model, params):
+    """(T,V,3) hand vertices and (T,21,3) joints in the hand frame."""
+    beta = jnp.broadcast_to(params["hand"]["beta"], params["hand"]["hA"].shape[:1] + (10,))
+    out = mano_forward(model, params["hand"]["hA"], beta)
+    return out.vertices, out.joints
+
+
+def export_arrays(params, cTh0, K0) -> dict:
+    """The optimised parameters as numpy arrays for params.npz (sdf weights flattened)."""
+    out = dict(hA=params["hand"]["hA"], beta=params["hand"]["beta"],
+               hTo=hTo_matrices(params), cTh=cTh_matrices(params, cTh0),
+               K=intrinsics(params, K0))
+    for i, layer in enumerate(params["sdf"]["layers"]):
+        out[f"sdf/layers/{i}/w"], out[f"sdf/layers/{i}/b"] = layer["w"], layer["b"]
+    out["sdf/center"], out["sdf/scale"] = params["sdf"]["center"], params["sdf"]["scale"]
+    return {k: np.asarray(v) for k, v in out.items()}
