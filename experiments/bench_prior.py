@@ -16,6 +16,7 @@ import argparse
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from benchlib import default_path, write_results
 
@@ -81,6 +82,43 @@ def heldout(checkpoint, data_path):
                 right_prompt=right, null_prompt=null, untrained=untrained)
 
 
+def category_grid(checkpoint, data_path, out_png, num_hands=4, seed=0):
+    """Samples the prior for held-out hands with every category's prompt (and the null
+    prompt): rows are hands (their condition's normals first), columns prompts; each cell
+    the sampled object's normals over its mask. Shows whether the prompt steers the shape."""
+    import mediapy
+
+    from hoijax.data.prior_data import load_prior_data
+    from hoijax.diffusion.sampler import ddim_sample
+    from hoijax.models.prior import load_prior
+    from hoijax.render.geometry_images import to_rgb
+    prior = load_prior(checkpoint)
+    config = prior.config
+    data = load_prior_data(data_path)
+    _, held = trainer.split_held_out(data, config.data.held_out_every)
+    picks = np.random.default_rng(seed).choice(len(held["category"]), num_hands, False)
+    prompts = prior.categories + [None]
+    size = config.model.image_size
+    null = jnp.asarray(tokenize(NULL_PROMPT))
+    rows = []
+    for i in picks:
+        hand = jnp.asarray(held["hand"][i])[None].repeat(len(prompts), 0)
+        tokens = jnp.asarray(np.stack([prior.tokens(c) for c in prompts]))
+        samples = ddim_sample(prior.denoise, prior.params, prior.schedule,
+                              dict(hand=hand, tokens=tokens), null, jax.random.key(seed),
+                              (len(prompts), size, size, 5), num_steps=config.sample.ddim_steps,
+                              guidance=config.sample.guidance,
+                              prediction=config.diffusion.prediction)
+        cells = [np.asarray(to_rgb(hand[0])["normal"])]
+        cells += [np.asarray(to_rgb(x)["normal"]) for x in samples]
+        rows.append(np.concatenate(cells, axis=1))
+    grid = (np.clip(np.concatenate(rows, 0), 0, 1) * 255).astype(np.uint8)
+    grid = np.repeat(np.repeat(grid, 3, 0), 3, 1)
+    mediapy.write_image(out_png, grid)
+    print(f"wrote {out_png}: rows = held-out hands; columns = hand condition, then prompts "
+          f"{', '.join(str(c) for c in prompts)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--throughput", action="store_true")
@@ -91,6 +129,8 @@ def main():
     parser.add_argument("--heldout", action="store_true")
     parser.add_argument("--checkpoint", default="hoijax/assets/prior")
     parser.add_argument("--data", default="")
+    parser.add_argument("--category_grid", default="",
+                        help="PNG path: sample held-out hands with every prompt")
     parser.add_argument("--out", default=default_path("prior"))
     args = parser.parse_args()
     enable_compilation_cache()
@@ -108,7 +148,10 @@ def main():
         results["held_out"] = r
         for name in ("right_prompt", "null_prompt", "untrained"):
             print(f"{name:13s} " + "  ".join(f"t={t}: {v:.4f}" for t, v in r[name].items()))
-    write_results(results, args.out, merge=True)
+    if args.category_grid:
+        category_grid(args.checkpoint, args.data, args.category_grid)
+    if results:
+        write_results(results, args.out, merge=True)
 
 
 if __name__ == "__main__":

@@ -124,5 +124,9 @@ def plot_curves(series: dict, size=(240, 480), log=True) -> np.ndarray:
             rr, cc = skimage.draw.line(int(py[a]), int(px[a]), int(py[a + 1]), int(px[a + 1]))
             ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
             img[rr[ok], cc[ok]] = color
+        if len(x) < 20:  # sparse series (evaluations): mark every point
+            for u, v in zip(px, py):
+                rr, cc = skimage.draw.disk((v, u), 2.5, shape=(h, w))
+                img[rr, cc] = color
         img[6 + 6 * k:9 + 6 * k, 6:26] = color
     return img

@@ -81,31 +81,20 @@ def export_prior(workdir: str, out_dir: str, params, categories) -> None:
 
 
 def loss_plot(metrics, size=(240, 480)) -> np.ndarray:
-    """(H,W,3) uint8 plot of the training loss (grey, smoothed black) and held-out loss at
-    t=500 (red dots) against the step, log-scaled loss axis."""
-    import skimage.draw
-    h, w = size
-    img = np.full((h, w, 3), 255, np.uint8)
+    """(H,W,3) uint8 log-scale plot against the step: the training loss smoothed over 9
+    log points (black), the held-out loss at t = 250 / 500 / 750 (red / blue / green)."""
+    from hoijax import viz
     train = [(m["step"], m["loss"]) for m in metrics if "loss" in m]
-    held = [(m["step"], m["held_out/t500"]) for m in metrics if "held_out/t500" in m]
-    if not train:
-        return img
     steps = np.array([s for s, _ in train], float)
-    losses = np.log10(np.array([v for _, v in train]))
-    lo, hi = losses.min() - 0.05, losses.max() + 0.05
-    sx = lambda s: 10 + (w - 20) * s / max(steps.max(), 1)  # noqa: E731
-    sy = lambda v: h - 10 - (h - 20) * (v - lo) / (hi - lo)  # noqa: E731
-    smooth = np.convolve(losses, np.ones(9) / 9, mode="same") if len(losses) > 9 else losses
-    for series, color in ((losses, (180, 180, 180)), (smooth, (0, 0, 0))):
-        for a in range(len(steps) - 1):
-            rr, cc = skimage.draw.line(int(sy(series[a])), int(sx(steps[a])),
-                                       int(sy(series[a + 1])), int(sx(steps[a + 1])))
-            ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-            img[rr[ok], cc[ok]] = color
-    for s, v in held:
-        rr, cc = skimage.draw.disk((sy(np.log10(v)), sx(s)), 3, shape=(h, w))
-        img[rr, cc] = (220, 30, 30)
-    return img
+    losses = np.array([v for _, v in train], float)
+    if len(losses) > 9:  # running geometric mean over 9 log points
+        losses = np.exp(np.convolve(np.log(losses), np.ones(9) / 9, mode="valid"))
+        steps = steps[4:-4]
+    series = {"train": (steps, losses)}
+    for t in (250, 500, 750):
+        held = [(m["step"], m[f"held_out/t{t}"]) for m in metrics if f"held_out/t{t}" in m]
+        series[f"t{t}"] = ([s for s, _ in held], [v for _, v in held])
+    return viz.plot_curves(series, size)
 
 
 def load_prior(path: str | None = None) -> Prior:

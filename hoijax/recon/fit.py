@@ -45,6 +45,20 @@ class ClipData:
     hA0: jnp.ndarray  # (T,45)
     beta0: jnp.ndarray  # (10,)
     tokens: jnp.ndarray  # (L,) the prompt
+    ray_weights: jnp.ndarray  # (T,S*S) pixel sampling probabilities (see `ray_weights`)
+
+
+def ray_weights(obj_mask, hand_mask, focus=0.8, dilation=4) -> np.ndarray:
+    """(T,S*S) probabilities of drawing each pixel as an object ray: `focus` of them fall
+    on the hand and object masks dilated by `dilation` pixels (where the silhouettes are
+    decided), the rest uniformly over the image (so stray geometry is seen and removed)."""
+    import scipy.ndimage
+    out = []
+    for o, h in zip(obj_mask, hand_mask):
+        near = scipy.ndimage.binary_dilation((o > 0.5) | (h > 0.5), iterations=dilation)
+        p = (1 - focus) / near.size + focus * near.ravel() / max(near.sum(), 1)
+        out.append(p / p.sum())
+    return np.stack(out).astype(np.float32)
 
 
 def prepare_clip(clip, model, config, prompt_tokens) -> tuple[ClipData, np.ndarray]:
@@ -55,8 +69,10 @@ def prepare_clip(clip, model, config, prompt_tokens) -> tuple[ClipData, np.ndarr
         m.astype(np.float32), size, order=1, anti_aliasing=True)
     init = initialise_trajectory(model, clip.cTh, clip.hA, clip.beta, lam=config.init.lam)
     K0 = rescale_intrinsics(jnp.asarray(clip.K, jnp.float32), clip.image_size, size)
-    return ClipData(obj_mask=jnp.asarray(np.stack([resize(m) for m in clip.obj_mask])),
-                    hand_mask=jnp.asarray(np.stack([resize(m) for m in clip.hand_mask])),
+    obj = np.stack([resize(m) for m in clip.obj_mask])
+    hand = np.stack([resize(m) for m in clip.hand_mask])
+    return ClipData(obj_mask=jnp.asarray(obj), hand_mask=jnp.asarray(hand),
+                    ray_weights=jnp.asarray(ray_weights(obj, hand)),
                     cTh0=jnp.asarray(init["cTh"], jnp.float32), K0=K0,
                     hA0=jnp.asarray(clip.hA, jnp.float32),
                     beta0=jnp.asarray(clip.beta.mean(0), jnp.float32),
@@ -100,7 +116,8 @@ def reprojection_terms(params, data: ClipData, model, key, config):
         verts_c = verts_h[frame] @ cTh[frame, :3, :3].T + cTh[frame, :3, 3]
         hand = rasterize(verts_c, faces, K[frame], (size, size), sigma=config.render.sigma,
                          faces_per_pixel=config.render.faces_per_pixel)
-        pix = jax.random.choice(k_pix, size * size, (config.rays_per_frame,), replace=False)
+        pix = jax.random.choice(k_pix, size * size, (config.rays_per_frame,), replace=False,
+                                p=data.ray_weights[frame])
         _, dirs = pixel_rays(K[frame], (size, size))
         obj = _object_layer(params, cTh[frame] @ hTo[frame], K[frame],
                             dirs.reshape(-1, 3)[pix], k_vol, config)
@@ -204,7 +221,8 @@ def make_step(model, prior, config, tx, with_sds):
 
 
 jax.tree_util.register_dataclass(
-    ClipData, data_fields=["obj_mask", "hand_mask", "cTh0", "K0", "hA0", "beta0", "tokens"],
+    ClipData, data_fields=["obj_mask", "hand_mask", "cTh0", "K0", "hA0", "beta0", "tokens",
+                           "ray_weights"],
     meta_fields=[])
 
 
