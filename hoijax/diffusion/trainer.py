@@ -12,6 +12,7 @@ Data order: step s reads the permutation of epoch s // steps_per_epoch (seeded b
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -108,7 +109,8 @@ def batch_indices(step: int, num_samples: int, batch_size: int, seed: int) -> np
 
 def held_out_losses(denoise, params, schedule, data, tokens, prediction, *, max_samples=256,
                     timesteps=EVAL_TIMESTEPS, seed=1234) -> dict:
-    """Mean denoising loss at fixed timesteps with fixed noise: {t: loss}.
+    """Mean denoising loss at fixed timesteps with fixed noise: {t: loss}, in the
+    network's parameterisation (MSE on x0 or on epsilon).
 
     tokens: (L,) one prompt for all (e.g. the null prompt) or (N,L) per sample."""
     n = min(max_samples, len(data["object"]))
@@ -120,25 +122,17 @@ def held_out_losses(denoise, params, schedule, data, tokens, prediction, *, max_
     out = {}
     for t in timesteps:
         key = jax.random.key(seed + t)
-        loss = _eval_loss(denoise, params, schedule, x0, cond, key, jnp.full((n,), t),
-                          prediction)
+        loss = _jit_eval(denoise, prediction)(params, schedule, x0, cond, key,
+                                              jnp.full((n,), t))
         out[int(t)] = float(loss)
     return out
 
 
-def _eval_loss(denoise, params, schedule, x0, cond, key, t, prediction):
-    return _jit_eval(denoise, prediction)(params, schedule, x0, cond, key, t)
-
-
-_EVAL_CACHE = {}
-
-
+@functools.lru_cache(maxsize=8)
 def _jit_eval(denoise, prediction):
-    if (denoise, prediction) not in _EVAL_CACHE:
-        _EVAL_CACHE[(denoise, prediction)] = jax.jit(
-            lambda p, s, x0, c, k, t: denoising_loss(denoise, p, s, x0, c, k, t=t,
-                                                     prediction=prediction))
-    return _EVAL_CACHE[(denoise, prediction)]
+    """The jitted held-out loss of a denoiser (cached: one compilation per denoiser)."""
+    return jax.jit(lambda p, s, x0, c, k, t: denoising_loss(denoise, p, s, x0, c, k, t=t,
+                                                            prediction=prediction))
 
 
 def sample_grid(denoise, params, schedule, data, token_table, config, key) -> np.ndarray:
