@@ -12,11 +12,12 @@ per clip under OUT. Every clip is validated before any fitting starts.
 """
 from __future__ import annotations
 
-import glob
 import os
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from hoijax.recon.sources import resolve_clips
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "..", "configs", "reconstruct.py"),
@@ -28,30 +29,6 @@ _CATEGORY = flags.DEFINE_string("category", None, "Overrides the clips' text.txt
 _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO_*.pkl.")
 
 
-def resolve_clips(specs, out_dir) -> list:
-    """[(name, folder or ("synthetic", category, seed))]; raises ValueError on bad specs."""
-    from hoijax.data.synthetic.objects import CATEGORIES
-    jobs = []
-    for spec in specs:
-        if spec.startswith("synthetic:"):
-            parts = spec.split(":")
-            category = parts[1].replace("_", " ")
-            if category not in CATEGORIES:
-                raise ValueError(f"--clip={spec}: unknown category {category!r}; choose "
-                                 f"from {', '.join(CATEGORIES)}")
-            try:
-                seed = int(parts[2]) if len(parts) > 2 else 0
-            except ValueError:
-                raise ValueError(f"--clip={spec}: the seed must be an integer") from None
-            jobs.append((f"{parts[1]}_{seed}", ("synthetic", category, seed)))
-            continue
-        folders = sorted(glob.glob(spec)) if any(c in spec for c in "*?[") else [spec]
-        if not folders:
-            raise ValueError(f"--clip={spec}: no folder matches")
-        jobs += [(os.path.basename(os.path.normpath(f)), f) for f in folders]
-    return jobs
-
-
 def main(argv):
     del argv
     from hoijax.data.clip import ClipError, load_clip, save_clip
@@ -61,7 +38,7 @@ def main(argv):
     enable_compilation_cache()
     config = _CONFIG.value
     try:
-        jobs = resolve_clips(_CLIP.value, _OUT.value)
+        jobs = resolve_clips(_CLIP.value)
         model = load_hand_model("right", _MANO_DIR.value)
         prior = load_prior(config.prior or None)
     except (ValueError, FileNotFoundError) as e:

@@ -12,7 +12,7 @@ from hoijax.diffusion.trainer import init_model
 from hoijax.models.prior import Prior
 from hoijax.recon.fit import fit_clip
 from hoijax.recon.outputs import write_outputs
-from hoijax.reconstruct import resolve_clips
+from hoijax.recon.sources import resolve_clips
 from hoijax.runtime import repo_config
 from hoijax.diffusion.schedules import make_schedule
 
@@ -50,9 +50,9 @@ def test_tiny_reconstruction_writes_every_output(standin_right, tiny_prior, tmp_
 
 
 def test_clip_arguments_are_checked_before_any_work(tmp_path):
-    assert resolve_clips(["synthetic:mug"], str(tmp_path))[0][1] == ("synthetic", "mug", 0)
-    assert resolve_clips(["synthetic:toy_car:3"], "x")[0][1] == ("synthetic", "toy car", 3)
+    assert resolve_clips(["synthetic:mug"])[0][1] == ("synthetic", "mug", 0)
+    assert resolve_clips(["synthetic:toy_car:3"])[0][1] == ("synthetic", "toy car", 3)
     with pytest.raises(ValueError, match="unknown category 'teapot'"):
-        resolve_clips(["synthetic:teapot"], "x")
+        resolve_clips(["synthetic:teapot"])
     with pytest.raises(ValueError, match="no folder matches"):
-        resolve_clips([str(tmp_path / "none*")], "x")
+        resolve_clips([str(tmp_path / "none*")])

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from hoijax.data.clip import load_clip, save_clip
-from hoijax.data.synthetic import __main__ as cli
 from hoijax.data.synthetic.clips import (MAX_GAP, MAX_PENETRATION, ClipSpec, TrackerNoise,
                                          corrupt_estimates, generate_clip,
-                                         hand_object_distances)
+                                         hand_object_distances, plan_clips)
 from hoijax.data.synthetic.objects import sample_params
 from hoijax.data.synthetic.split import benchmark_clips, held_out_seeds
 
@@ -68,14 +67,14 @@ def test_tracker_noise_failures_and_exactness():
 
 
 def test_cli_plans_and_refuses_bad_arguments(tmp_path):
-    jobs = cli.plan("all", 0, 2, str(tmp_path / "batch"))
+    jobs = plan_clips("all", 0, 2, str(tmp_path / "batch"))
     assert len(jobs) == 12 and jobs[0][2].endswith("mug_0000")
-    assert cli.plan("mug", 5, None, str(tmp_path / "one")) == [("mug", 5, str(tmp_path /
+    assert plan_clips("mug", 5, None, str(tmp_path / "one")) == [("mug", 5, str(tmp_path /
                                                                                 "one"))]
     with pytest.raises(ValueError, match="--category='teapot'"):
-        cli.plan("teapot", 0, None, str(tmp_path / "x"))
+        plan_clips("teapot", 0, None, str(tmp_path / "x"))
     with pytest.raises(ValueError, match="already exists"):
-        cli.plan("mug", 0, None, str(tmp_path))
+        plan_clips("mug", 0, None, str(tmp_path))
 
 
 def test_benchmark_split_is_fixed_and_disjoint_from_training():

@@ -112,13 +112,16 @@ def held_out_losses(denoise, params, schedule, data, tokens, prediction, *, max_
     """Mean denoising loss at fixed timesteps with fixed noise: {t: loss}, in the
     network's parameterisation (MSE on x0 or on epsilon).
 
-    tokens: (L,) one prompt for all (e.g. the null prompt) or (N,L) per sample."""
-    n = min(max_samples, len(data["object"]))
-    x0 = jnp.asarray(data["object"][:n])
-    tokens = jnp.asarray(tokens)
-    tokens = jnp.broadcast_to(tokens, (n,) + tokens.shape[-1:]) if tokens.ndim == 1 \
-        else tokens[:n]
-    cond = dict(hand=jnp.asarray(data["hand"][:n]), tokens=tokens)
+    tokens: (L,) one prompt for all (e.g. the null prompt) or (N,L) per sample. Uses
+    `max_samples` samples evenly spaced over the data (so every category is in)."""
+    total = len(data["object"])
+    n = min(max_samples, total)
+    pick = np.linspace(0, total - 1, n).round().astype(int)  # spread over all categories
+    x0 = jnp.asarray(data["object"][pick])
+    tokens = np.asarray(tokens)
+    tokens = jnp.asarray(np.broadcast_to(tokens, (n,) + tokens.shape[-1:]) if tokens.ndim == 1
+                         else tokens[pick])
+    cond = dict(hand=jnp.asarray(data["hand"][pick]), tokens=tokens)
     out = {}
     for t in timesteps:
         key = jax.random.key(seed + t)

@@ -10,10 +10,11 @@ back with `hoijax.data.clip.load_clip` after writing. Expected: about 10 s for o
 """
 from __future__ import annotations
 
-import os
 import time
 
 from absl import app, flags
+
+from hoijax.data.synthetic.clips import plan_clips
 
 _CATEGORY = flags.DEFINE_string("category", "mug", "Object category, or 'all'.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the object, grasp, motion and noise.")
@@ -26,27 +27,6 @@ _FAILURE_RATE = flags.DEFINE_float("failure_rate", 0.1,
                                    "Probability of a gross hand-tracker failure per frame.")
 
 
-def clip_name(category: str, seed: int) -> str:
-    return f"{category.replace(' ', '_')}_{seed:04d}"
-
-
-def plan(category, seed, num_clips, out) -> list:
-    """[(category, seed, folder)] to write; raises ValueError on bad arguments."""
-    from hoijax.data.synthetic.objects import CATEGORIES
-    categories = CATEGORIES if category == "all" else (category,)
-    if category != "all" and category not in CATEGORIES:
-        raise ValueError(f"--category={category!r}: choose one of {CATEGORIES} or 'all'")
-    if num_clips is None and category != "all":
-        jobs = [(category, seed, out)]
-    else:
-        jobs = [(c, s, os.path.join(out, clip_name(c, s))) for c in categories
-                for s in range(seed, seed + (num_clips or 1))]
-    taken = [folder for _, _, folder in jobs if os.path.exists(folder)]
-    if taken:
-        raise ValueError(f"--out: {taken[0]} already exists; remove it or choose another")
-    return jobs
-
-
 def main(argv):
     del argv
     if _NUM_FRAMES.value < 2:
@@ -56,7 +36,7 @@ def main(argv):
     if _NUM_CLIPS.value is not None and _NUM_CLIPS.value < 1:
         raise app.UsageError(f"--num_clips={_NUM_CLIPS.value}: need at least 1")
     try:
-        jobs = plan(_CATEGORY.value, _SEED.value, _NUM_CLIPS.value, _OUT.value)
+        jobs = plan_clips(_CATEGORY.value, _SEED.value, _NUM_CLIPS.value, _OUT.value)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
 

@@ -23,6 +23,7 @@ One clip (`generate_clip`) is built as follows:
 from __future__ import annotations
 
 import dataclasses
+import os
 import functools
 
 import jax
@@ -32,7 +33,7 @@ from scipy.spatial.transform import Rotation
 
 from hoijax import viz
 from hoijax.data.synthetic.grasp import Grasp, surface_samples, synthesize_grasp
-from hoijax.data.synthetic.objects import object_mesh, object_sdf, sample_params
+from hoijax.data.synthetic.objects import CATEGORIES, object_mesh, object_sdf, sample_params
 from hoijax.geometry.mesh import unique_edges
 from hoijax.hand.anatomy import back_direction
 from hoijax.hand.model import ManoModel, mano_forward
@@ -273,3 +274,24 @@ def generate_clip(model: ManoModel, spec: ClipSpec) -> dict:
                 stats=dict(distance_mm=distance * 1e3, tracker_failed=estimate["failed"],
                            params=params, grasp_penetration_mm=grasp.penetration_mm,
                            grasp_contacts=grasp.contacts))
+
+
+def clip_name(category: str, seed: int) -> str:
+    return f"{category.replace(' ', '_')}_{seed:04d}"
+
+
+def plan_clips(category, seed, num_clips, out) -> list:
+    """[(category, seed, folder)] for the clip command line (one clip into `out`, or a batch
+    of folders <category>_<seed> under it); raises ValueError on bad arguments."""
+    categories = CATEGORIES if category == "all" else (category,)
+    if category != "all" and category not in CATEGORIES:
+        raise ValueError(f"--category={category!r}: choose one of {CATEGORIES} or 'all'")
+    if num_clips is None and category != "all":
+        jobs = [(category, seed, out)]
+    else:
+        jobs = [(c, s, os.path.join(out, clip_name(c, s))) for c in categories
+                for s in range(seed, seed + (num_clips or 1))]
+    taken = [folder for _, _, folder in jobs if os.path.exists(folder)]
+    if taken:
+        raise ValueError(f"--out: {taken[0]} already exists; remove it or choose another")
+    return jobs

@@ -1,0 +1,29 @@
+"""Where the clips to reconstruct come from: folders, globs, or `synthetic:CATEGORY[:SEED]`."""
+from __future__ import annotations
+
+import glob
+import os
+
+
+def resolve_clips(specs) -> list:
+    """[(name, folder or ("synthetic", category, seed))]; raises ValueError on bad specs."""
+    from hoijax.data.synthetic.objects import CATEGORIES
+    jobs = []
+    for spec in specs:
+        if spec.startswith("synthetic:"):
+            parts = spec.split(":")
+            category = parts[1].replace("_", " ")
+            if category not in CATEGORIES:
+                raise ValueError(f"--clip={spec}: unknown category {category!r}; choose "
+                                 f"from {', '.join(CATEGORIES)}")
+            try:
+                seed = int(parts[2]) if len(parts) > 2 else 0
+            except ValueError:
+                raise ValueError(f"--clip={spec}: the seed must be an integer") from None
+            jobs.append((f"{parts[1]}_{seed}", ("synthetic", category, seed)))
+            continue
+        folders = sorted(glob.glob(spec)) if any(c in spec for c in "*?[") else [spec]
+        if not folders:
+            raise ValueError(f"--clip={spec}: no folder matches")
+        jobs += [(os.path.basename(os.path.normpath(f)), f) for f in folders]
+    return jobs
