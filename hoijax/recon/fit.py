@@ -100,13 +100,13 @@ def _object_layer(params, cTo, K, pix_uv_rays, key, config):
                       chunk=4096)
 
 
-def reprojection_terms(params, data: ClipData, model, key, config):
-    """Mask and eikonal losses on `frames_per_step` random frames."""
+def reprojection_terms(params, data: ClipData, model, verts_h, key, config):
+    """Mask and eikonal losses on `frames_per_step` random frames; verts_h (T,V,3) the
+    hand's vertices in the hand frame."""
     T = data.obj_mask.shape[0]
     size = config.render.image_size
     k_frames, k_pix, k_vol = jax.random.split(key, 3)
     frames = jax.random.choice(k_frames, T, (config.frames_per_step,), replace=False)
-    verts_h, _ = scene.hand_vertices(model, params)
     cTh = scene.cTh_matrices(params, data.cTh0)
     K = scene.intrinsics(params, data.K0)
     hTo = scene.hTo_matrices(params)
@@ -142,14 +142,13 @@ def random_rotation(key):
     return quaternion_to_matrix(q / jnp.linalg.norm(q))
 
 
-def sds_term(params, data: ClipData, model, prior, key, step, config):
-    """The SDS loss from one random novel view of a random frame."""
+def sds_term(params, data: ClipData, model, verts_h, prior, key, step, config):
+    """The SDS loss from one random novel view of a random frame; verts_h (T,V,3)."""
     c = config.sds
     T = data.obj_mask.shape[0]
     size = prior.config.model.image_size
     k_frame, k_rot, k_vol, k_sds = jax.random.split(key, 4)
     frame = jax.random.randint(k_frame, (), 0, T)
-    verts_h, _ = scene.hand_vertices(model, params)
     verts = jax.lax.stop_gradient(verts_h[frame])  # SDS never moves the hand mesh
     rot = random_rotation(k_rot)
     cTh_n, K_n = novel_view_camera_jnp(rot, verts.mean(0), c.view_distance, c.focal_factor,
@@ -191,8 +190,8 @@ def novel_view_camera_jnp(rotation, center, distance, focal_factor, size):
 
 def total_loss(params, data, model, prior, key, step, config, with_sds):
     k_rep, k_sds = jax.random.split(key)
-    terms = reprojection_terms(params, data, model, k_rep, config)
-    _, joints = scene.hand_vertices(model, params)
+    verts_h, joints = scene.hand_vertices(model, params)  # once per step, shared by terms
+    terms = reprojection_terms(params, data, model, verts_h, k_rep, config)
     oTh = invert_rigid(scene.hTo_matrices(params))
     terms["smooth"] = temporal_smoothness(joints, oTh)
     terms["hand_prior"] = jnp.mean((params["hand"]["hA"] - data.hA0) ** 2)
@@ -200,7 +199,7 @@ def total_loss(params, data, model, prior, key, step, config, with_sds):
     total = (w.mask * terms["mask"] + w.eikonal * terms["eikonal"]
              + w.smooth * terms["smooth"] + w.hand_prior * terms["hand_prior"])
     if with_sds:
-        terms["sds"] = sds_term(params, data, model, prior, k_sds, step, config)
+        terms["sds"] = sds_term(params, data, model, verts_h, prior, k_sds, step, config)
         total = total + w.sds * terms["sds"]
     return total, terms
 
