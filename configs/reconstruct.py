@@ -17,7 +17,9 @@ def get_config(arg=None):
     config.num_steps = 600  # optimiser steps
     config.frames_per_step = 2  # frames rendered per step
     config.rays_per_frame = 512  # object rays (random pixels) per frame and step
+    config.eikonal_points = 512  # ray samples per frame and step where the eikonal is taken
     config.log_every = 25  # steps between progress-bar / loss-history updates
+    config.checkpoint_every = 100  # steps between Orbax checkpoints (with --out: OUT/fit)
     config.prior = ""  # prior folder; empty: the shipped hoijax/assets/prior
 
     config.render = ml_collections.ConfigDict()
@@ -35,16 +37,18 @@ def get_config(arg=None):
     config.scene = ml_collections.ConfigDict()
     config.scene.sdf_width = 64  # object MLP width
     config.scene.sdf_depth = 4  # hidden layers
-    config.scene.num_freqs = 6  # positional-encoding octaves
+    config.scene.num_freqs = 4  # positional-encoding octaves (6: ribbed surfaces within 600 steps)
     config.scene.sdf_scale = 0.15  # metres mapped to 1 before the encoding
-    config.scene.init_radius = 0.04  # initial sphere radius (m)
-    config.scene.init_offset = 0.05  # its centre's distance in front of the palm (m)
+    config.scene.init_radius = 0.04  # initial sphere radius (m) ...
+    config.scene.init_offset = 0.05  # ... its centre's distance in front of the palm (m)
+    config.scene.init_from_masks = True  # then fit that sphere to the object masks
 
     config.loss = ml_collections.ConfigDict()
     config.loss.mask = 10.0  # object mask reprojection (L1)
     config.loss.hand_mask = 1.0  # hand mask reprojection (L1)
-    config.loss.eikonal = 0.1  # (|grad phi| - 1)^2
-    config.loss.smooth = 100.0  # hand joints seen from the object, frame to frame (m^2)
+    config.loss.eikonal = 1.0  # (|grad phi| - 1)^2 [0.1: the field goes flat and renders as fog]
+    config.loss.smooth = 1.0  # hand joints seen from the object, frame to frame (cm^2)
+    config.loss.hTo_offset = 1.0  # per-frame offsets from the shared hTo (rad^2 + cm^2)
     config.loss.hand_prior = 1.0  # articulation stays near the tracker's (rad^2)
     config.loss.sds = 0.01  # SDS weight (0 = no prior)
 
@@ -74,6 +78,7 @@ def get_config(arg=None):
         config.log_every = 2
         config.frames_per_step = 1
         config.rays_per_frame = 64
+        config.eikonal_points = 64
         config.render.image_size = 32
         config.render.num_samples = 16
         config.render.num_importance = 0

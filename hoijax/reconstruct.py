@@ -8,7 +8,10 @@
 `--clip=synthetic:CATEGORY[:SEED]` generates a synthetic clip first (written to OUT/clip).
 Writes OUT/object.obj, OUT/hands/*.obj, OUT/params.npz, OUT/recon.mp4 (+ recon.png),
 OUT/losses.png and, with ground truth, OUT/metrics.json; with several clips, one folder
-per clip under OUT. Every clip is validated before any fitting starts.
+per clip under OUT. Every clip is validated before any fitting starts. Clips with the same
+frame count are fitted together (one vmapped step, the clips split over all devices). The
+fit checkpoints into OUT/fit every `config.checkpoint_every` steps: rerunning the same
+command after a kill resumes it (delete OUT/fit to start over).
 """
 from __future__ import annotations
 
@@ -60,14 +63,22 @@ def main(argv):
             clips.append((out, load_clip(source)))
         except ClipError as e:
             raise app.UsageError(str(e)) from None
-    from hoijax.recon.fit import fit_clip
+    from hoijax.recon.fit import fit_clips
     from hoijax.recon.outputs import write_outputs
     logging.set_verbosity(logging.WARNING)
+    groups = {}  # clips with the same frame count are fitted together (vmapped, sharded)
     for out, clip in clips:
-        result = fit_clip(clip, model, prior, config, category=_CATEGORY.value)
-        metrics = write_outputs(out, result, clip, model, config)
-        summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "seconds")
-        print(f"{out}: {result.seconds:.0f} s" + (f"; {summary}" if summary else ""))
+        groups.setdefault(clip.num_frames, []).append((out, clip))
+    for num_frames, group in groups.items():
+        workdir = os.path.join(_OUT.value, "fit" if single else f"fit_{num_frames}_frames")
+        if len(group) > 1:
+            print(f"fitting {len(group)} clips of {num_frames} frames together")
+        results = fit_clips([clip for _, clip in group], model, prior, config,
+                            categories=[_CATEGORY.value] * len(group), workdir=workdir)
+        for (out, clip), result in zip(group, results):
+            metrics = write_outputs(out, result, clip, model, config)
+            summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "seconds")
+            print(f"{out}: {result.seconds:.0f} s" + (f"; {summary}" if summary else ""))
 
 
 if __name__ == "__main__":

@@ -43,4 +43,5 @@ def test_eikonal_and_temporal_terms():
     still = jnp.tile(jnp.eye(4), (3, 1, 1))
     assert float(temporal_smoothness(joints, still)) == 0.0
     moving = still.at[:, 0, 3].set(jnp.array([0.0, 0.01, 0.02]))
-    np.testing.assert_allclose(temporal_smoothness(joints, moving), 1e-4, rtol=1e-5)
+    # 1 cm per frame -> 1 cm^2
+    np.testing.assert_allclose(temporal_smoothness(joints, moving), 1.0, rtol=1e-5)

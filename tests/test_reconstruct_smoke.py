@@ -1,4 +1,6 @@
-"""End-to-end smoke test: a tiny synthetic clip fitted for a few steps, with every output."""
+"""End-to-end smoke tests: a tiny synthetic clip fitted for a few steps, with every output;
+resuming a killed fit; several clips fitted together."""
+import copy
 import json
 import os
 
@@ -10,7 +12,7 @@ from hoijax.data.clip import load_clip, save_clip
 from hoijax.data.synthetic.clips import ClipSpec, generate_clip
 from hoijax.diffusion.trainer import init_model
 from hoijax.models.prior import Prior
-from hoijax.recon.fit import fit_clip
+from hoijax.recon.fit import fit_clip, fit_clips
 from hoijax.recon.outputs import write_outputs
 from hoijax.recon.sources import resolve_clips
 from hoijax.runtime import repo_config
@@ -24,21 +26,37 @@ def tiny_prior():
     return Prior(config, denoise, params, ["bottle"], make_schedule())
 
 
-def test_tiny_reconstruction_writes_every_output(standin_right, tiny_prior, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_clip(standin_right, tmp_path_factory):
     clip = generate_clip(standin_right, ClipSpec(category="bottle", seed=5, num_frames=3,
                                                  image_size=48))
     clip.pop("stats")
-    clip = load_clip(save_clip(tmp_path / "clip", **clip))
+    return load_clip(save_clip(tmp_path_factory.mktemp("clip") / "clip", **clip))
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
     config = repo_config("reconstruct.py", "tiny")
     config.sds.focal_factor = 2.0
-    result = fit_clip(clip, standin_right, tiny_prior, config, progress=False)
+    return config
+
+
+@pytest.fixture(scope="module")
+def four_steps(standin_right, tiny_prior, tiny_clip, tiny_config):
+    """An uninterrupted 4-step fit (no checkpoints)."""
+    return fit_clip(tiny_clip, standin_right, tiny_prior, tiny_config, progress=False)
+
+
+def test_tiny_reconstruction_writes_every_output(standin_right, tiny_clip, tiny_config,
+                                                 four_steps, tmp_path):
+    result = four_steps
     assert [h["step"] for h in result.history] == [2, 4]
     assert all(np.isfinite(v) for h in result.history for v in h.values())
     assert "sds" in result.history[-1] or "sds" in result.history[0]
     leaves = jax.tree.leaves(result.params)
     assert all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
     out = tmp_path / "out"
-    metrics = write_outputs(str(out), result, clip, standin_right, config)
+    metrics = write_outputs(str(out), result, tiny_clip, standin_right, tiny_config)
     for name in ("object.obj", "params.npz", "recon.mp4", "losses.png", "metrics.json",
                  "hands/000002.obj"):
         assert os.path.isfile(out / name), name
@@ -47,6 +65,36 @@ def test_tiny_reconstruction_writes_every_output(standin_right, tiny_prior, tmp_
     assert set(json.loads((out / "metrics.json").read_text())) >= {"F@5", "F@10", "CD",
                                                                    "CD_h"}
     assert 0.0 <= metrics["F@10"] <= 1.0
+
+
+def _assert_same_params(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)
+
+
+def test_killed_fit_resumes_from_its_checkpoint(standin_right, tiny_prior, tiny_clip,
+                                                tiny_config, four_steps, tmp_path):
+    config = copy.deepcopy(tiny_config)
+    config.checkpoint_every = 2
+    config.num_steps = 2  # "killed" after step 2
+    fit_clip(tiny_clip, standin_right, tiny_prior, config, workdir=str(tmp_path),
+             progress=False)
+    config.num_steps = 4
+    resumed = fit_clip(tiny_clip, standin_right, tiny_prior, config, workdir=str(tmp_path),
+                       progress=False)
+    assert [h["step"] for h in resumed.history] == [2, 4]
+    _assert_same_params(resumed.params, four_steps.params)
+    with pytest.raises(ValueError, match="other clips"):
+        fit_clips([tiny_clip, tiny_clip], standin_right, tiny_prior, config,
+                  workdir=str(tmp_path), progress=False)
+
+
+def test_clips_fitted_together_match_each_alone(standin_right, tiny_prior, tiny_clip,
+                                                tiny_config, four_steps):
+    together = fit_clips([tiny_clip, tiny_clip], standin_right, tiny_prior, tiny_config,
+                         progress=False)
+    for result in together:
+        _assert_same_params(result.params, four_steps.params)
 
 
 def test_clip_arguments_are_checked_before_any_work(tmp_path):

@@ -11,6 +11,10 @@ regularise. All weights and rates are in configs/reconstruct.py.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
+import os
+import time
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +29,7 @@ from hoijax.geometry.transforms import invert_rigid
 from hoijax.models.sdf import sdf_value
 from hoijax.models.text import tokenize
 from hoijax.recon import scene
-from hoijax.recon.init import initialise_trajectory
+from hoijax.recon.init import fit_object_sphere, initialise_trajectory
 from hoijax.recon.losses import eikonal_loss, mask_loss, temporal_smoothness
 from hoijax.render.compose import compose_layers
 from hoijax.render.geometry_images import (HAND_BACKGROUND, hand_geometry_image,
@@ -79,6 +83,16 @@ def prepare_clip(clip, model, config, prompt_tokens) -> tuple[ClipData, np.ndarr
                     tokens=jnp.asarray(prompt_tokens)), init["failed"]
 
 
+def initial_sphere(data: ClipData, model, config):
+    """(centre, radius) of the object's initial sphere in the hand frame: fitted to the
+    masks when config.init_from_masks (the `scene` section), else the fixed palm sphere."""
+    center = scene.palm_sphere(model, config.init_radius, config.init_offset)
+    if not config.init_from_masks:
+        return center, config.init_radius
+    return fit_object_sphere(data.obj_mask, data.hand_mask, data.cTh0, data.K0, center,
+                             config.init_radius)
+
+
 def make_optimizer(config):
     """Adam with a learning rate per parameter group (config.optim.lr.<group>)."""
     transforms = {g: optax.adam(config.optim.lr[g]) for g in scene.PARAM_GROUPS}
@@ -98,6 +112,27 @@ def _object_layer(params, cTo, K, pix_uv_rays, key, config):
                       num_samples=config.render.num_samples,
                       num_importance=config.render.num_importance, sdf_to_camera=cTo,
                       chunk=4096)
+
+
+def _eikonal_on_samples(sdf_params, points, key, config):
+    """Eikonal loss at `config.eikonal_points` points: half drawn from the ray samples
+    points (N,S,3) (near the surface, where the renderer looks), half uniform in the
+    bounding sphere (where a flat, nearly-zero field would render as fog that the mesh
+    does not have). A subset because the term needs second derivatives of the MLP: on all
+    N*S samples it would double the cost of a step (the renderer's own gradients are pruned
+    by XLA when only mask and depth are used)."""
+    k_pick, k_dir, k_rad = jax.random.split(key, 3)
+    n = config.eikonal_points // 2
+    flat = jax.lax.stop_gradient(points.reshape(-1, 3))
+    near = flat[jax.random.choice(k_pick, flat.shape[0], (min(n, flat.shape[0]),),
+                                  replace=False)]
+    dirs = jax.random.normal(k_dir, (n, 3))
+    dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+    radii = config.render.bound_radius * jax.random.uniform(k_rad, (n, 1)) ** (1 / 3)
+    uniform = jax.lax.stop_gradient(sdf_params["center"]) + dirs * radii
+    x = jnp.concatenate([near, uniform])
+    grads = jax.vmap(jax.grad(lambda p: sdf_value(sdf_params, p)))(x)
+    return eikonal_loss(grads)
 
 
 def reprojection_terms(params, data: ClipData, model, verts_h, key, config):
@@ -127,7 +162,8 @@ def reprojection_terms(params, data: ClipData, model, verts_h, key, config):
         composed = compose_layers(hand_px, obj)
         loss = mask_loss(composed, flat(data.obj_mask[frame]), flat(data.hand_mask[frame]),
                          hand_weight=config.loss.hand_mask / config.loss.mask)
-        return loss, eikonal_loss(obj["sdf_gradients"], obj["weights"] + 1e-3)
+        return loss, _eikonal_on_samples(params["sdf"], obj["points"],
+                                         jax.random.fold_in(k_vol, 1), config)
 
     keys_pix = jax.random.split(k_pix, config.frames_per_step)
     keys_vol = jax.random.split(k_vol, config.frames_per_step)
@@ -195,9 +231,11 @@ def total_loss(params, data, model, prior, key, step, config, with_sds):
     oTh = invert_rigid(scene.hTo_matrices(params))
     terms["smooth"] = temporal_smoothness(joints, oTh)
     terms["hand_prior"] = jnp.mean((params["hand"]["hA"] - data.hA0) ** 2)
+    terms["hTo_offset"] = scene.hTo_offset_penalty(params)
     w = config.loss
     total = (w.mask * terms["mask"] + w.eikonal * terms["eikonal"]
-             + w.smooth * terms["smooth"] + w.hand_prior * terms["hand_prior"])
+             + w.smooth * terms["smooth"] + w.hand_prior * terms["hand_prior"]
+             + w.hTo_offset * terms["hTo_offset"])
     if with_sds:
         terms["sds"] = sds_term(params, data, model, verts_h, prior, k_sds, step, config)
         total = total + w.sds * terms["sds"]
@@ -205,16 +243,24 @@ def total_loss(params, data, model, prior, key, step, config, with_sds):
 
 
 def make_step(model, prior, config, tx, with_sds):
-    """The jitted update (params, opt_state, data, key, step) -> (params, opt_state, terms)."""
+    """The jitted update of C stacked scenes:
+    (state, data, keys (C,), step_index) -> (state, terms (C,) each), with state =
+    {params, opt_state} and data a stacked ClipData, all with a leading clip axis."""
 
-    @jax.jit
-    def step(params, opt_state, data, key, step_index):
+    def one(params, opt_state, data, key, step_index):
         (loss, terms), grads = jax.value_and_grad(total_loss, has_aux=True)(
             params, data, model, prior, key, step_index, config, with_sds)
         grads = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
         updates, opt_state = tx.update(grads, opt_state, params)
         terms["total"] = loss
         return optax.apply_updates(params, updates), opt_state, terms
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def step(state, data, keys, step_index):
+        keys = jax.vmap(jax.random.fold_in, (0, None))(keys, step_index)
+        params, opt_state, terms = jax.vmap(one, (0, 0, 0, 0, None))(
+            state["params"], state["opt_state"], data, keys, step_index)
+        return dict(params=params, opt_state=opt_state), terms
 
     return step
 
@@ -231,37 +277,135 @@ class FitResult:
     data: ClipData
     history: list  # [{step, total, mask, ...}] every log_every steps
     failed: np.ndarray  # (T,) frames the initialisation repaired
-    seconds: float
+    seconds: float  # wall time of the fit; clips fitted together share it equally
 
 
-def fit_clip(clip, model, prior, config, *, category=None, progress=True) -> FitResult:
-    """Fits the scene to one clip (a `hoijax.data.clip.Clip`); see the module docstring."""
-    import time
+def use_sds_at(i, config) -> bool:
+    """Whether step i adds the SDS term (every `sds.every`-th step after the warm-up)."""
+    return (config.loss.sds > 0 and i >= config.sds.warmup
+            and (i - config.sds.warmup) % config.sds.every == 0)
 
+
+def _stack(trees):
+    return jax.tree.map(lambda *x: jnp.stack(x), *trees)
+
+
+def _clip_sharding(n, mesh):
+    """Clips split over the mesh's devices when they divide evenly, else replicated."""
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    from hoijax import parallel
+    axis = parallel.DATA_AXIS if n % mesh.devices.size == 0 else None
+    return NamedSharding(mesh, P(axis))
+
+
+class _Checkpoints:
+    """Orbax checkpoints of the stacked fit state (params, optimiser state) in
+    `workdir/checkpoints`, with the loss history beside them, so a killed fit resumes."""
+
+    def __init__(self, workdir, every, clips):
+        import orbax.checkpoint as ocp
+        self.ocp, self.workdir = ocp, workdir
+        os.makedirs(workdir, exist_ok=True)
+        identity = dict(clips=[os.path.abspath(c.path) for c in clips])
+        path = os.path.join(workdir, "clips.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                if json.load(f) != identity:
+                    raise ValueError(f"{workdir} holds the checkpoints of a fit of other "
+                                     "clips; delete it or write to another folder")
+        with open(path, "w") as f:
+            json.dump(identity, f)
+        self.manager = ocp.CheckpointManager(
+            os.path.abspath(os.path.join(workdir, "checkpoints")),
+            options=ocp.CheckpointManagerOptions(max_to_keep=1, save_interval_steps=every))
+
+    def restore(self, state):
+        """(state, start step, history) from the latest checkpoint, or the inputs."""
+        step = self.manager.latest_step()
+        if step is None:
+            return state, 0, []
+        abstract = jax.tree.map(self.ocp.utils.to_shape_dtype_struct, state)
+        state = self.manager.restore(step, args=self.ocp.args.StandardRestore(abstract))
+        with open(os.path.join(self.workdir, "history.json")) as f:
+            history = [h for h in json.load(f) if h[0]["step"] <= step]
+        print(f"resumed from {self.workdir}/checkpoints at step {step}")
+        return state, step, history
+
+    def save(self, step, state, history, force=False):
+        if self.manager.save(step, args=self.ocp.args.StandardSave(state), force=force):
+            self.manager.wait_until_finished()
+            tmp = os.path.join(self.workdir, "history.json.tmp")
+            with open(tmp, "w") as f:
+                json.dump(history, f)
+            os.replace(tmp, os.path.join(self.workdir, "history.json"))
+
+
+def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, progress=True,
+              mesh=None) -> list[FitResult]:
+    """Fits several clips (`hoijax.data.clip.Clip`, all with the same frame count) together:
+    their scenes are stacked along a leading clip axis, one vmapped step updates all of
+    them, and the clip axis is split over the devices of `mesh` (default: all devices)
+    when the count divides evenly. With `workdir`, the fit checkpoints there every
+    `config.checkpoint_every` steps and resumes from the latest checkpoint.
+    categories: per-clip prompts (None: each clip's text.txt)."""
     from tqdm import tqdm
-    start = time.time()
-    category = category if category is not None else clip.category
-    data, failed = prepare_clip(clip, model, config, prior.tokens(category))
-    key = jax.random.key(config.seed)
-    params = scene.init_scene(model, dict(cTh=data.cTh0, hA=data.hA0, beta=data.beta0),
-                              config.scene, key)
+
+    from hoijax import parallel
+    start_time = time.time()
+    frames = {c.num_frames for c in clips}
+    if len(frames) != 1:
+        raise ValueError(f"clips fitted together need the same frame count; got {frames}")
+    categories = categories or [None] * len(clips)
+    datas, params, failed = [], [], []
+    for i, (clip, category) in enumerate(zip(clips, categories)):
+        category = category if category is not None else clip.category
+        data, bad = prepare_clip(clip, model, config, prior.tokens(category))
+        params.append(scene.init_scene(
+            model, dict(cTh=data.cTh0, hA=data.hA0, beta=data.beta0), config.scene,
+            jax.random.key(config.seed), initial_sphere(data, model, config.scene)))
+        datas.append(data)
+        failed.append(bad)
     tx = make_optimizer(config)
-    opt_state = tx.init(params)
-    plain = make_step(model, prior, config, tx, with_sds=False)
-    guided = make_step(model, prior, config, tx, with_sds=config.loss.sds > 0)
-    history = []
-    bar = tqdm(range(config.num_steps), disable=not progress, desc="reconstruct",
-               unit="step")
+    mesh = mesh or parallel.data_mesh()
+    sharding = _clip_sharding(len(clips), mesh)
+    data = jax.device_put(_stack(datas), sharding)
+    params = jax.device_put(_stack(params), sharding)
+    state = dict(params=params, opt_state=jax.vmap(tx.init)(params))
+    # The same key for every clip: a clip's fit does not depend on what it is grouped with.
+    keys = jnp.stack([jax.random.key_data(jax.random.key(config.seed))] * len(clips))
+    keys = jax.random.wrap_key_data(keys)
+    steps = {flag: make_step(model, prior, config, tx, with_sds=flag)
+             for flag in {False, config.loss.sds > 0}}
+    checkpoints = _Checkpoints(workdir, config.checkpoint_every, clips) if workdir else None
+    start, history = 0, []
+    if checkpoints:
+        state, start, history = checkpoints.restore(state)
+    bar = tqdm(range(start, config.num_steps), disable=not progress, desc="reconstruct",
+               unit="step", initial=start, total=config.num_steps)
     for i in bar:
-        use_sds = (config.loss.sds > 0 and i >= config.sds.warmup
-                   and (i - config.sds.warmup) % config.sds.every == 0)
-        step_fn = guided if use_sds else plain
-        params, opt_state, terms = step_fn(params, opt_state, data,
-                                           jax.random.fold_in(key, i), i)
+        state, terms = steps[use_sds_at(i, config)](state, data, keys, i)
         if (i + 1) % config.log_every == 0 or i + 1 == config.num_steps:
-            row = {k: float(v) for k, v in terms.items()}
-            if not np.isfinite(row["total"]):
-                raise FloatingPointError(f"non-finite reconstruction loss at step {i + 1}")
-            history.append(dict(step=i + 1, **row))
-            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k != "total"})
-    return FitResult(params, data, history, failed, time.time() - start)
+            rows = [dict(step=i + 1, **{k: float(v[c]) for k, v in terms.items()})
+                    for c in range(len(clips))]
+            bad = [c for c, r in enumerate(rows) if not np.isfinite(r["total"])]
+            if bad:
+                raise FloatingPointError(f"non-finite reconstruction loss at step {i + 1} "
+                                         f"(clip {bad[0]})")
+            history.append(rows)
+            bar.set_postfix({k: f"{np.mean([r[k] for r in rows]):.3g}" for k in rows[0]
+                             if k not in ("step", "total")})
+        if checkpoints:
+            checkpoints.save(i + 1, state, history, force=i + 1 == config.num_steps)
+    seconds = (time.time() - start_time) / len(clips)
+    params = jax.device_get(state["params"])
+    return [FitResult(jax.tree.map(lambda x: x[c], params), datas[c],
+                      [rows[c] for rows in history], failed[c], seconds)
+            for c in range(len(clips))]
+
+
+def fit_clip(clip, model, prior, config, *, category=None, workdir=None,
+             progress=True) -> FitResult:
+    """Fits the scene to one clip (a `hoijax.data.clip.Clip`); see `fit_clips`."""
+    return fit_clips([clip], model, prior, config, categories=[category], workdir=workdir,
+                     progress=progress)[0]

@@ -164,3 +164,56 @@ def initialise_trajectory(model, cTh, hA, beta, *, lam=0.01, rotation_deg=20.0,
                              translation_m=translation_m)
     fixed = interpolate_failures(cTh, failed)
     return dict(cTh=smooth_transforms(fixed, joints_h, lam=lam, steps=steps), failed=failed)
+
+
+def sphere_silhouettes(center_h, radius, cTh, K, size, softness=1.0):
+    """Soft silhouettes (T,S,S) of a sphere (centre (3,) in the hand frame, radius in m) seen
+    by cameras cTh (T,4,4), K (T,3,3): the projected disk (centre K c_cam, radius f r / z;
+    exact up to the small perspective stretch off-axis), edges `softness` pixels wide."""
+    c_cam = jnp.einsum("tij,j->ti", cTh[:, :3, :3], center_h) + cTh[:, :3, 3]
+    z = jnp.maximum(c_cam[:, 2], 1e-3)
+    uv = jnp.stack([K[:, 0, 0] * c_cam[:, 0] / z + K[:, 0, 2],
+                    K[:, 1, 1] * c_cam[:, 1] / z + K[:, 1, 2]], -1)
+    radius_px = K[:, 0, 0] * radius / z
+    rows, cols = jnp.meshgrid(jnp.arange(size, dtype=jnp.float32),
+                              jnp.arange(size, dtype=jnp.float32), indexing="ij")
+    dist = jnp.sqrt((cols[None] - uv[:, None, None, 0]) ** 2
+                    + (rows[None] - uv[:, None, None, 1]) ** 2)
+    return jax.nn.sigmoid((radius_px[:, None, None] - dist) / softness)
+
+
+def fit_object_sphere(obj_mask, hand_mask, cTh, K, center0, radius0, *, steps=200,
+                      lr=3e-3):
+    """The sphere (hand frame) that best explains the object masks, the object's first
+    guess (a visual-hull-like bound): every object pixel should be covered, and the disk
+    may only spill onto object or hand pixels (the hand can hide the object).
+
+    obj_mask, hand_mask (T,S,S) in [0,1]; cTh (T,4,4); K (T,3,3) at S; center0 (3,) and
+    radius0 () the starting guess. Returns (centre (3,), radius) as numpy.
+    """
+    obj_mask, hand_mask = jnp.asarray(obj_mask), jnp.asarray(hand_mask)
+    free = jnp.clip(1.0 - obj_mask - hand_mask, 0.0, 1.0)  # pixels the object must not cover
+    size = obj_mask.shape[-1]
+
+    def loss(p):
+        disk = sphere_silhouettes(p["c"], jnp.exp(p["log_r"]), cTh, K, size)
+        missed = jnp.sum(obj_mask * (1 - disk)) / jnp.maximum(jnp.sum(obj_mask), 1.0)
+        spill = jnp.sum(free * disk) / jnp.maximum(jnp.sum(obj_mask), 1.0)
+        return missed + spill
+
+    opt = optax.adam(lr)
+    params = dict(c=jnp.asarray(center0, jnp.float32),
+                  log_r=jnp.log(jnp.asarray(radius0, jnp.float32)))
+
+    @jax.jit
+    def run(params):
+        def step(carry, _):
+            p, s = carry
+            g = jax.grad(loss)(p)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), None
+        (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
+        return params
+
+    params = run(params)
+    return np.asarray(params["c"]), float(np.exp(params["log_r"]))

@@ -3,7 +3,11 @@
   sdf       object field (`hoijax.models.sdf`), object frame, initialised to a sphere near
             the palm (the object frame starts equal to the hand frame: hTo = I);
   beta      (10,) hand shape;      hA (T,45) articulation (axis-angle, flat-hand mean);
-  hTo_rot, hTo_trans (T,3)         object -> hand, axis-angle and translation (start 0);
+  hTo                              object -> hand: one shared rigid transform (rot (3,)
+                                   axis-angle, trans (3,)) composed with small per-frame
+                                   offsets (frame_rot, frame_trans (T,3)); all start at 0.
+                                   Sharing makes every frame's mask move the same object
+                                   (the grasp is stable); the offsets are penalised;
   cam_rot, cam_trans (T,3)         corrections of the initial hand -> camera transforms:
                                    cTh = [exp(cam_rot) R0 | t0 + cam_trans];
   log_focal (T,)                   focal refinement: K = diag(e^f, e^f, 1) K0 (about cx, cy).
@@ -34,26 +38,42 @@ def palm_sphere(model, init_radius, offset):
     return palm - back_direction(joints, model.side) * offset
 
 
-def init_scene(model, clip_init: dict, config, key) -> dict:
+def init_scene(model, clip_init: dict, config, key, sphere=None) -> dict:
     """Initial params. clip_init: cTh (T,4,4) initial hand -> camera, hA (T,45), beta (10,).
-    config: the `scene` section of configs/reconstruct.py."""
+    config: the `scene` section of configs/reconstruct.py. sphere: (centre (3,), radius) of
+    the initial object in the hand frame (e.g. `init.fit_object_sphere`); None: the
+    config's sphere in front of the palm."""
     T = len(clip_init["cTh"])
     k_sdf, k_fit = jax.random.split(key)
-    center = palm_sphere(model, config.init_radius, config.init_offset)
+    if sphere is None:
+        sphere = (palm_sphere(model, config.init_radius, config.init_offset),
+                  config.init_radius)
+    center, radius = sphere
     sdf = init_sdf(k_sdf, width=config.sdf_width, depth=config.sdf_depth,
                    num_freqs=config.num_freqs, scale=config.sdf_scale,
-                   init_radius=config.init_radius, center=center)
-    sdf = fit_sphere(sdf, k_fit, radius=config.init_radius)
+                   init_radius=radius, center=center)
+    sdf = fit_sphere(sdf, k_fit, radius=radius)
     zeros = jnp.zeros((T, 3))
     return dict(sdf=sdf, hand=dict(beta=jnp.asarray(clip_init["beta"], jnp.float32),
                                    hA=jnp.asarray(clip_init["hA"], jnp.float32)),
-                hTo=dict(rot=zeros, trans=zeros), camera=dict(rot=zeros, trans=zeros),
+                hTo=dict(rot=jnp.zeros(3), trans=jnp.zeros(3), frame_rot=zeros,
+                         frame_trans=zeros),
+                camera=dict(rot=zeros, trans=zeros),
                 focal=dict(log_focal=jnp.zeros((T,))))
 
 
 def hTo_matrices(params):
-    """(T,4,4) object -> hand."""
-    return make_transform(axis_angle_to_matrix(params["hTo"]["rot"]), params["hTo"]["trans"])
+    """(T,4,4) object -> hand: [exp(frame_rot) exp(rot) | trans + frame_trans]."""
+    p = params["hTo"]
+    rot = axis_angle_to_matrix(p["frame_rot"]) @ axis_angle_to_matrix(p["rot"])
+    return make_transform(rot, p["trans"] + p["frame_trans"])
+
+
+def hTo_offset_penalty(params):
+    """Mean squared per-frame hTo offset: rad^2 + cm^2 (cm: comparable magnitudes)."""
+    p = params["hTo"]
+    return (jnp.mean(jnp.sum(p["frame_rot"] ** 2, -1))
+            + jnp.mean(jnp.sum((100.0 * p["frame_trans"]) ** 2, -1)))
 
 
 def cTh_matrices(params, cTh0):
