@@ -47,8 +47,6 @@ def variant_config(variant: str, overrides: list):
     """configs/reconstruct.py[:variant] with the --set overrides applied."""
     from hoijax.runtime import repo_config
     config = repo_config("reconstruct.py", VARIANTS[variant])
-    if variant == "init":
-        config.num_steps = 0
     for item in overrides:
         key, _, value = item.partition("=")
         node, *path = key.split(".")[::-1]
@@ -58,6 +56,8 @@ def variant_config(variant: str, overrides: list):
         if node not in parent:
             raise app.UsageError(f"--set {item}: the config has no key {key!r}")
         parent[node] = type(parent[node])(json.loads(value))
+    if variant == "init":  # no optimisation, whatever the overrides say
+        config.num_steps = 0
     return config
 
 

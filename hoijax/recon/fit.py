@@ -5,8 +5,16 @@ and the object SDF by volume rendering at random pixels; the two are depth-compo
 compared with the input masks. Every `sds.every`-th step after `sds.warmup` also renders the
 object and hand geometry images from a random novel view around the hand and adds the SDS
 loss of the prior (which moves the object field and the poses, never the hand mesh: the
-hand's vertices are held fixed in that branch). Eikonal and temporal-smoothness terms
-regularise. All weights and rates are in configs/reconstruct.py.
+hand's vertices are held fixed in that branch). Eikonal, temporal-smoothness and hTo-offset
+terms regularise. All weights and rates are in configs/reconstruct.py.
+
+Before the loop: the hand trajectory is robustly smoothed (`init.initialise_trajectory`) and
+the object starts as the sphere that best explains the object masks seen from the initial
+cameras (`init.fit_object_sphere`), so every clip starts from a sensible size and place.
+
+`fit_clips` fits several clips at once: their scenes are stacked along a leading clip axis,
+one jitted, vmapped step updates all of them, and the clip axis is split over the devices.
+On the 2-core CPU, 4 clips vmapped cost 0.45 s per clip-step against 0.56 s alone.
 """
 from __future__ import annotations
 
@@ -244,7 +252,7 @@ def total_loss(params, data, model, prior, key, step, config, with_sds):
 
 def make_step(model, prior, config, tx, with_sds):
     """The jitted update of C stacked scenes:
-    (state, data, keys (C,), step_index) -> (state, terms (C,) each), with state =
+    (state, data, key, step_index) -> (state, terms (C,) each), with state =
     {params, opt_state} and data a stacked ClipData, all with a leading clip axis."""
 
     def one(params, opt_state, data, key, step_index):
@@ -256,10 +264,10 @@ def make_step(model, prior, config, tx, with_sds):
         return optax.apply_updates(params, updates), opt_state, terms
 
     @functools.partial(jax.jit, donate_argnums=0)
-    def step(state, data, keys, step_index):
-        keys = jax.vmap(jax.random.fold_in, (0, None))(keys, step_index)
-        params, opt_state, terms = jax.vmap(one, (0, 0, 0, 0, None))(
-            state["params"], state["opt_state"], data, keys, step_index)
+    def step(state, data, key, step_index):
+        params, opt_state, terms = jax.vmap(one, (0, 0, 0, None, None))(
+            state["params"], state["opt_state"], data, jax.random.fold_in(key, step_index),
+            step_index)
         return dict(params=params, opt_state=opt_state), terms
 
     return step
@@ -358,7 +366,7 @@ def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, pro
         raise ValueError(f"clips fitted together need the same frame count; got {frames}")
     categories = categories or [None] * len(clips)
     datas, params, failed = [], [], []
-    for i, (clip, category) in enumerate(zip(clips, categories)):
+    for clip, category in zip(clips, categories):
         category = category if category is not None else clip.category
         data, bad = prepare_clip(clip, model, config, prior.tokens(category))
         params.append(scene.init_scene(
@@ -373,8 +381,7 @@ def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, pro
     params = jax.device_put(_stack(params), sharding)
     state = dict(params=params, opt_state=jax.vmap(tx.init)(params))
     # The same key for every clip: a clip's fit does not depend on what it is grouped with.
-    keys = jnp.stack([jax.random.key_data(jax.random.key(config.seed))] * len(clips))
-    keys = jax.random.wrap_key_data(keys)
+    key = jax.random.key(config.seed)
     steps = {flag: make_step(model, prior, config, tx, with_sds=flag)
              for flag in {False, config.loss.sds > 0}}
     checkpoints = _Checkpoints(workdir, config.checkpoint_every, clips) if workdir else None
@@ -384,7 +391,7 @@ def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, pro
     bar = tqdm(range(start, config.num_steps), disable=not progress, desc="reconstruct",
                unit="step", initial=start, total=config.num_steps)
     for i in bar:
-        state, terms = steps[use_sds_at(i, config)](state, data, keys, i)
+        state, terms = steps[use_sds_at(i, config)](state, data, key, i)
         if (i + 1) % config.log_every == 0 or i + 1 == config.num_steps:
             rows = [dict(step=i + 1, **{k: float(v[c]) for k, v in terms.items()})
                     for c in range(len(clips))]
