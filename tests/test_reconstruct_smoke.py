@@ -3,6 +3,8 @@ resuming a killed fit; several clips fitted together."""
 import copy
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -104,3 +106,38 @@ def test_clip_arguments_are_checked_before_any_work(tmp_path):
         resolve_clips(["synthetic:teapot"])
     with pytest.raises(ValueError, match="no folder matches"):
         resolve_clips([str(tmp_path / "none*")])
+
+
+SHARDED_FIT = """
+import sys, numpy as np, jax
+from hoijax.runtime import enable_compilation_cache, repo_config
+enable_compilation_cache()
+from hoijax.data.clip import load_clip
+from hoijax.diffusion.schedules import make_schedule
+from hoijax.diffusion.trainer import init_model
+from hoijax.hand import load_standin
+from hoijax.models.prior import Prior
+from hoijax.recon.fit import fit_clips
+assert len(jax.devices()) == 2
+prior_config = repo_config("prior.py", "tiny")
+denoise, params = init_model(prior_config)
+prior = Prior(prior_config, denoise, params, ["bottle"], make_schedule())
+config = repo_config("reconstruct.py", "tiny")
+config.sds.focal_factor = 2.0
+clip = load_clip(sys.argv[1])
+results = fit_clips([clip, clip], load_standin("right"), prior, config, progress=False)
+np.savez(sys.argv[2], *[np.asarray(x) for x in jax.tree.leaves(results[1].params)])
+"""
+
+
+def test_clips_split_over_2_devices_match_1_device(tiny_clip, four_steps, tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAX_PLATFORMS="cpu")
+    out = tmp_path / "params.npz"
+    proc = subprocess.run([sys.executable, "-c", SHARDED_FIT, tiny_clip.path, str(out)],
+                          capture_output=True, text=True, env=env, timeout=600,
+                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(out) as saved:
+        sharded = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    _assert_same_params(sharded, jax.tree.leaves(four_steps.params))
