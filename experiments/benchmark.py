@@ -12,8 +12,8 @@ reconstruction config for every variant (e.g. num_steps, render.image_size).
 
 Every variant fits all its clips together (one vmapped step, the clips split over all
 devices; `--group` fits fewer at a time). Per clip, the usual outputs land in
-OUT/<variant>/<clip>/; a finished clip is not refitted, and a killed group resumes from its
-checkpoint. The table goes to experiments/results/benchmark.{json,md}; wall time is per
+OUT/<variant>/<clip>/; a finished clip is not refitted (`--reevaluate` recomputes its
+metrics from its outputs), and a killed group resumes from its checkpoint. The table goes to experiments/results/benchmark.{json,md}; wall time is per
 clip (a group's time divided by its clips).
 """
 from __future__ import annotations
@@ -39,6 +39,8 @@ _CLIPS = flags.DEFINE_list("clips", None, "Clip names (CATEGORY_SEED, e.g. mug_0
 _OUT = flags.DEFINE_string("out", "runs/benchmark", "Working folder (clips, fits, outputs).")
 _SET = flags.DEFINE_multi_string("set", [], "Config override key=value, for every variant.")
 _GROUP = flags.DEFINE_integer("group", 0, "Clips fitted together (0: all of a variant).")
+_REEVALUATE = flags.DEFINE_bool("reevaluate", False, "Recompute the metrics of finished "
+                                "clips from their outputs (after an evaluation change).")
 _RESULTS = flags.DEFINE_string("results", os.path.join(RESULTS_DIR, "benchmark"),
                                "Table path without extension (.json and .md are written).")
 
@@ -90,10 +92,10 @@ def load_or_generate(model, folder, category, seed):
     return load_clip(folder)
 
 
-def run_variant(variant, config, clips, model, prior, group):
+def run_variant(variant, config, clips, model, prior, group, reevaluate):
     """Fits (or reuses) every clip of a variant; returns {name: metrics}."""
     from hoijax.recon.fit import fit_clips
-    from hoijax.recon.outputs import write_outputs
+    from hoijax.recon.outputs import evaluate_outputs, write_outputs
     out = os.path.join(_OUT.value, variant)
     done = {}
     todo = []
@@ -102,6 +104,9 @@ def run_variant(variant, config, clips, model, prior, group):
         if os.path.isfile(path):
             with open(path) as f:
                 done[name] = json.load(f)
+            if reevaluate:
+                done[name] = evaluate_outputs(os.path.dirname(path), clip,
+                                              done[name]["seconds"])
         else:
             todo.append((name, clip))
     group = group or max(len(todo), 1)
@@ -164,7 +169,8 @@ def main(argv):
     table, per_clip = {}, {}
     for variant, config in configs.items():
         start = time.time()
-        per_clip[variant] = run_variant(variant, config, clips, model, prior, _GROUP.value)
+        per_clip[variant] = run_variant(variant, config, clips, model, prior, _GROUP.value,
+                                        _REEVALUATE.value)
         table[variant] = summarise(per_clip[variant], categories)
         print(f"[{variant}] {time.time() - start:.0f} s; mean "
               + ", ".join(f"{m} {table[variant]['mean'][m]:.3f}" for m in METRICS))

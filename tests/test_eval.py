@@ -62,3 +62,38 @@ def test_evaluate_reconstruction_cd_h_sees_the_arrangement():
     # ... the arrangement does not: a 10 mm shift of a sphere puts its surface on average
     # |10 mm * cos| = 5 mm from the original.
     assert 4.0 < out["CD_h"] < 7.0
+
+
+def test_kept_alignment_is_the_symmetric_best_not_a_collapse():
+    # A bottle-like ground truth (wide body, thin neck) and a prediction with a floater
+    # beside it. ICP from a start that shrinks the prediction onto the neck ends with every
+    # predicted point near the ground truth (one-sided 4 mm, below the right alignment's
+    # 10 mm, which the floater inflates) while missing the body (symmetric 46 mm against
+    # 15 mm). Keeping by the one-sided distance chose the collapse; the kept alignment must
+    # be the right-sized one.
+    body = trimesh.creation.cylinder(radius=0.04, height=0.14)
+    neck = trimesh.creation.cylinder(radius=0.012, height=0.08).apply_translation(
+        (0, 0, 0.11))
+    gt = sample_surface(trimesh.util.concatenate([body, neck]), 3000, seed=0)
+    floater = sample_surface(trimesh.creation.icosphere(radius=0.02).apply_translation(
+        (0.09, 0, 0)), 1000, seed=2)
+    pred = np.concatenate([gt, floater])
+    collapse = np.diag([0.25, 0.25, 0.25, 1.0])
+    collapse[:3, 3] = (0.0, 0.0, 0.11)
+    _, transform, err = icp_with_scale(pred, gt, init_transforms=[collapse, np.eye(4)],
+                                       num_inits=0)
+    assert np.cbrt(np.linalg.det(transform[:3, :3])) > 0.6
+    assert err < 0.02
+
+
+def test_alignment_starts_from_the_hand_frame():
+    # The prediction's object frame is the hand frame (hTo = I); the ground truth's object
+    # frame is rotated by 150 degrees about a generic axis: a start far from every
+    # principal-axes guess for this near-symmetric box, which the hand frame gives exactly.
+    mesh = trimesh.creation.box(extents=(0.1, 0.06, 0.05))
+    gt_hTo = np.eye(4)
+    gt_hTo[:3, :3] = Rotation.from_rotvec(np.radians(150) * np.array([1, 2, 3])
+                                          / np.sqrt(14)).as_matrix()
+    pred_mesh = mesh.copy().apply_transform(gt_hTo)  # the same object, in the hand frame
+    out = evaluate_reconstruction(pred_mesh, mesh, np.eye(4), gt_hTo, num_points=3000)
+    assert out["F@5"] > 0.99 and out["CD_h"] < 2.0

@@ -11,8 +11,10 @@ Definitions (points in metres in, millimetres out):
   truth points, recall = fraction of ground-truth points within d of the prediction,
   F = 2 P R / (P + R) (0 when both are 0). Reported at 5 mm and 10 mm.
 - Alignment: the prediction is first aligned to the ground truth by ICP with scale
-  (similarity transform, Umeyama's closed form each iteration) from several initial
-  rotations; the alignment with the smallest mean nearest-neighbour distance is kept.
+  (similarity transform, Umeyama's closed form each iteration) from several starts (the
+  alignment through the hand frame, principal axes, random rotations); the alignment with
+  the smallest symmetric Chamfer distance is kept (see `icp_with_scale` for why not the
+  one-sided distance ICP itself minimises).
 - CD_h: the Chamfer distance in the hand frame without any alignment: it measures the
   hand-object arrangement as well as the shape.
 """
@@ -83,29 +85,42 @@ def principal_axes_rotations(pred: np.ndarray, gt: np.ndarray) -> list:
 
 
 def icp_with_scale(pred: np.ndarray, gt: np.ndarray, *, num_inits: int = 8,
-                   iterations: int = 40, seed: int = 0):
-    """Aligns pred (N,3) to gt (M,3) by ICP with scale from several initial rotations (the
-    identity, the 4 principal-axes matches and `num_inits` random ones, about the
-    centroids, with the RMS-radius scale ratio).
+                   iterations: int = 40, seed: int = 0, init_transforms=()):
+    """Aligns pred (N,3) to gt (M,3) by ICP with scale from several starts: the given
+    `init_transforms` (4x4 similarity transforms, e.g. the hand-frame alignment), then the
+    identity, the 4 principal-axes matches and `num_inits` random rotations about the
+    centroids with the RMS-radius scale ratio.
 
-    Returns (aligned (N,3), transform 4x4 with the scale in its rotation block, mean
-    nearest-neighbour distance in metres of the kept alignment).
+    Each run minimises the one-sided pred -> gt distance (Umeyama each iteration); the run
+    kept is the one with the smallest *symmetric* Chamfer distance. Keeping by the
+    one-sided distance would reward a collapse: with scale free, shrinking the prediction
+    onto one part of the ground truth (a bottle's neck) makes every predicted point close.
+
+    Returns (aligned (N,3), transform 4x4 with the scale in its rotation block, symmetric
+    Chamfer distance in metres of the kept alignment).
     """
     tree = cKDTree(gt)
     mu_p, mu_g = pred.mean(0), gt.mean(0)
     radius = lambda x, mu: np.sqrt(np.mean(np.sum((x - mu) ** 2, 1)))  # noqa: E731
     scale0 = radius(gt, mu_g) / max(radius(pred, mu_p), 1e-12)
-    rotations = principal_axes_rotations(pred, gt) + list(
-        Rotation.random(num_inits, random_state=seed).as_matrix())
+    starts = [(np.cbrt(np.linalg.det(T[:3, :3])), None, T) for T in init_transforms]
+    for rot0 in principal_axes_rotations(pred, gt) + list(
+            Rotation.random(num_inits, random_state=seed).as_matrix()):
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = scale0 * rot0, mu_g - scale0 * rot0 @ mu_p
+        starts.append((scale0, rot0, T))
     best = None
-    for rot0 in rotations:
-        s, rot, t = scale0, rot0, mu_g - scale0 * rot0 @ mu_p
+    for s, rot, T in starts:
+        if rot is None:
+            rot = T[:3, :3] / s
+        t = T[:3, 3]
         for _ in range(iterations):
             moved = s * pred @ rot.T + t
-            dist, idx = tree.query(moved, k=1)
+            _, idx = tree.query(moved, k=1)
             s, rot, t = umeyama(pred, gt[idx])
         moved = s * pred @ rot.T + t
-        err = float(tree.query(moved, k=1)[0].mean())
+        err = 0.5 * (float(tree.query(moved, k=1)[0].mean())
+                     + float(nearest_distances(gt, moved).mean()))
         if best is None or err < best[2]:
             transform = np.eye(4)
             transform[:3, :3], transform[:3, 3] = s * rot, t
@@ -114,11 +129,12 @@ def icp_with_scale(pred: np.ndarray, gt: np.ndarray, *, num_inits: int = 8,
 
 
 def object_metrics(pred_points: np.ndarray, gt_points: np.ndarray, *, align: bool = True,
-                   seed: int = 0) -> dict:
+                   seed: int = 0, init_transforms=()) -> dict:
     """F@5, F@10 (fractions), CD (mm) of predicted vs ground-truth surface points, after ICP
-    with scale when `align`."""
+    with scale when `align` (extra starting alignments: `init_transforms`)."""
     if align:
-        pred_points = icp_with_scale(pred_points, gt_points, seed=seed)[0]
+        pred_points = icp_with_scale(pred_points, gt_points, seed=seed,
+                                     init_transforms=init_transforms)[0]
     out = {f"F@{int(t)}": fscore(pred_points, gt_points, t) for t in THRESHOLDS_MM}
     out["CD"] = chamfer_mm(pred_points, gt_points)
     return out
@@ -128,10 +144,12 @@ def evaluate_reconstruction(pred_mesh_o, gt_mesh_o, pred_hTo, gt_hTo, *,
                             num_points: int = NUM_POINTS, seed: int = 0) -> dict:
     """The paper's metrics for one clip: F@5, F@10, CD after alignment in the object frame,
     and CD_h: Chamfer in the hand frame (pred_hTo, gt_hTo (4,4), e.g. of the first frame)
-    without alignment."""
+    without alignment. The alignment's starts include the one the hand gives
+    (pred object -> hand -> ground-truth object frame)."""
     pred = sample_surface(pred_mesh_o, num_points, seed)
     gt = sample_surface(gt_mesh_o, num_points, seed + 1)
-    out = object_metrics(pred, gt, seed=seed)
+    through_hand = np.linalg.inv(gt_hTo) @ pred_hTo
+    out = object_metrics(pred, gt, seed=seed, init_transforms=[through_hand])
     to_hand = lambda T, x: x @ T[:3, :3].T + T[:3, 3]  # noqa: E731
     out["CD_h"] = chamfer_mm(to_hand(pred_hTo, pred), to_hand(gt_hTo, gt))
     return out

@@ -91,12 +91,23 @@ def write_outputs(out_dir, result, clip, model, config) -> dict:
     curves = {k: ([h["step"] for h in result.history if k in h],
                   [h[k] for h in result.history if k in h]) for k in names}
     mediapy.write_image(os.path.join(out_dir, "losses.png"), viz.plot_curves(curves))
-    metrics = {}
-    if clip.gt is not None and clip.object_mesh_path:
-        from hoijax.eval.metrics import evaluate_reconstruction
-        gt_mesh = trimesh.load(clip.object_mesh_path, force="mesh")
-        metrics = evaluate_reconstruction(mesh, gt_mesh, arrays["hTo"][0], clip.gt["hTo"][0])
-        metrics["seconds"] = result.seconds
-        with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-            json.dump(metrics, f, indent=1)
+    return evaluate_outputs(out_dir, clip, result.seconds)
+
+
+def evaluate_outputs(out_dir, clip, seconds) -> dict:
+    """Metrics of a written reconstruction (object.obj and params.npz in out_dir) against
+    the clip's ground truth, also written to out_dir/metrics.json with the fit's `seconds`;
+    {} when the clip has no ground truth. Rerunnable on old outputs when the evaluation
+    changes."""
+    if clip.gt is None or not clip.object_mesh_path:
+        return {}
+    from hoijax.eval.metrics import evaluate_reconstruction
+    mesh = trimesh.load(os.path.join(out_dir, "object.obj"), force="mesh")
+    with np.load(os.path.join(out_dir, "params.npz")) as params:
+        pred_hTo = params["hTo"][0]
+    gt_mesh = trimesh.load(clip.object_mesh_path, force="mesh")
+    metrics = evaluate_reconstruction(mesh, gt_mesh, pred_hTo, clip.gt["hTo"][0])
+    metrics["seconds"] = seconds
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=1)
     return metrics
