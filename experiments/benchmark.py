@@ -14,7 +14,8 @@ Every variant fits all its clips together (one vmapped step, the clips split ove
 devices; `--group` fits fewer at a time). Per clip, the usual outputs land in
 OUT/<variant>/<clip>/; a finished clip is not refitted (`--reevaluate` recomputes its
 metrics from its outputs), and a killed group resumes from its checkpoint. The table goes to experiments/results/benchmark.{json,md}; wall time is per
-clip (a group's time divided by its clips).
+clip (a group's time divided by its clips). A fit whose object vanished (no zero level
+set) counts F = 0; its distances are left out of the CD means, and the table says how many.
 """
 from __future__ import annotations
 
@@ -93,12 +94,13 @@ def load_or_generate(model, folder, category, seed):
 
 
 def run_variant(variant, config, clips, model, prior, group, reevaluate):
-    """Fits (or reuses) every clip of a variant; returns {name: metrics}."""
+    """Fits (or reuses) every clip of a variant; returns {name: metrics}. The clips are cut
+    into fixed groups of `group` (0: one group); a group with every clip finished is
+    skipped, any other is fitted whole (resuming its checkpoint after a kill)."""
     from hoijax.recon.fit import fit_clips
     from hoijax.recon.outputs import evaluate_outputs, write_outputs
     out = os.path.join(_OUT.value, variant)
     done = {}
-    todo = []
     for name, clip in clips:
         path = os.path.join(out, name, "metrics.json")
         if os.path.isfile(path):
@@ -107,11 +109,11 @@ def run_variant(variant, config, clips, model, prior, group, reevaluate):
             if reevaluate:
                 done[name] = evaluate_outputs(os.path.dirname(path), clip,
                                               done[name]["seconds"])
-        else:
-            todo.append((name, clip))
-    group = group or max(len(todo), 1)
-    for first in range(0, len(todo), group):
-        part = todo[first:first + group]
+    group = group or len(clips)
+    for first in range(0, len(clips), group):
+        part = clips[first:first + group]
+        if all(name in done for name, _ in part):
+            continue
         print(f"[{variant}] fitting {', '.join(n for n, _ in part)}")
         workdir = os.path.join(out, "fit_" + "_".join(n for n, _ in part))
         results = fit_clips([c for _, c in part], model, prior, config, workdir=workdir)
@@ -123,12 +125,17 @@ def run_variant(variant, config, clips, model, prior, group, reevaluate):
 def summarise(per_clip: dict, categories: dict) -> dict:
     """{category or 'mean': {metric: mean}} from {name: metrics} (mean over all clips)."""
     import numpy as np
+    def mean(values):  # distances of a vanished object are NaN: averaged over the rest
+        values = [v for v in values if np.isfinite(v)]
+        return float(np.mean(values)) if values else float("nan")
+
     rows = {}
     for category in dict.fromkeys(categories.values()):
         names = [n for n, c in categories.items() if c == category and n in per_clip]
-        rows[category] = {m: float(np.mean([per_clip[n][m] for n in names])) for m in METRICS}
-    rows["mean"] = {m: float(np.mean([v[m] for v in per_clip.values()]))
+        rows[category] = {m: mean([per_clip[n][m] for n in names]) for m in METRICS}
+    rows["mean"] = {m: mean([v[m] for v in per_clip.values()])
                     for m in METRICS + ("seconds",)}
+    rows["mean"]["vanished"] = sum(bool(v.get("vanished")) for v in per_clip.values())
     return rows
 
 
@@ -144,6 +151,10 @@ def markdown(table: dict, categories: list) -> str:
                          + " | ".join(cells) + " |")
         lines.append(f"| {variant} | s / clip | " + " | ".join("" for _ in categories)
                      + f" | {rows['mean']['seconds']:.0f} |")
+        if rows["mean"]["vanished"]:
+            lines.append(f"| {variant} | vanished objects | "
+                         + " | ".join("" for _ in categories)
+                         + f" | {rows['mean']['vanished']} |")
     return "\n".join(lines) + "\n"
 
 

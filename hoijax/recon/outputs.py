@@ -26,14 +26,15 @@ OBJECT = (0.55, 0.65, 0.95)
 
 
 def extract_mesh(sdf_params, bound_radius, resolution=96) -> trimesh.Trimesh:
-    """Marching cubes of the SDF's zero level set in a cube around its centre."""
+    """Marching cubes of the SDF's zero level set in a cube around its centre; an empty mesh
+    when the field has no zero level set there (a fit whose object vanished)."""
     center = np.asarray(sdf_params["center"])
     axis = np.linspace(-bound_radius, bound_radius, resolution)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1) + center
     values = np.array(jax.jit(jax.vmap(lambda x: sdf_value(sdf_params, x)))(
         jnp.asarray(grid.reshape(-1, 3), jnp.float32))).reshape(grid.shape[:3])
-    if values.min() >= 0 or values.max() <= 0:
-        raise ValueError("the object SDF has no zero level set inside the bounds")
+    if values.min() >= 0 or values.max() <= 0:  # the object vanished (or fills the box)
+        return trimesh.Trimesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
     spacing = axis[1] - axis[0]
     verts, faces, _, _ = skimage.measure.marching_cubes(values, 0.0, spacing=(spacing,) * 3)
     mesh = trimesh.Trimesh(verts + center - bound_radius, faces[:, ::-1])
@@ -50,7 +51,7 @@ def video_frames(clip, mesh, hand_verts_o, faces, hTo, cTh, K, size=160):
     colors = np.concatenate([np.tile(OBJECT, (len(mesh.vertices), 1)),
                              np.tile(SKIN, (hand_verts_o.shape[1], 1))])
     all_faces = np.concatenate([mesh.faces, np.asarray(faces) + len(mesh.vertices)])
-    center = mesh.vertices.mean(0)
+    center = (mesh.vertices if len(mesh.vertices) else hand_verts_o[0]).mean(0)
     frames = []
     T = len(hTo)
     for t in range(T):
@@ -75,6 +76,8 @@ def write_outputs(out_dir, result, clip, model, config) -> dict:
     np.savez(os.path.join(out_dir, "params.npz"), **arrays,
              tracker_failures=result.failed)
     mesh = extract_mesh(params["sdf"], config.render.bound_radius)
+    if mesh.is_empty:
+        print(f"{out_dir}: the object vanished (no zero level set); object.obj is empty")
     mesh.export(os.path.join(out_dir, "object.obj"))
     verts_h, _ = scene.hand_vertices(model, params)
     oTh = np.linalg.inv(arrays["hTo"])
@@ -106,7 +109,11 @@ def evaluate_outputs(out_dir, clip, seconds) -> dict:
     with np.load(os.path.join(out_dir, "params.npz")) as params:
         pred_hTo = params["hTo"][0]
     gt_mesh = trimesh.load(clip.object_mesh_path, force="mesh")
-    metrics = evaluate_reconstruction(mesh, gt_mesh, pred_hTo, clip.gt["hTo"][0])
+    if mesh.is_empty:  # nothing was reconstructed: no F-score, no distance
+        metrics = {"F@5": 0.0, "F@10": 0.0, "CD": float("nan"), "CD_h": float("nan"),
+                   "vanished": True}
+    else:
+        metrics = evaluate_reconstruction(mesh, gt_mesh, pred_hTo, clip.gt["hTo"][0])
     metrics["seconds"] = seconds
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
