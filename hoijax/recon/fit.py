@@ -329,23 +329,25 @@ class _Checkpoints:
             options=ocp.CheckpointManagerOptions(max_to_keep=1, save_interval_steps=every))
 
     def restore(self, state):
-        """(state, start step, history) from the latest checkpoint, or the inputs."""
+        """(state, start step, history, seconds spent before) from the latest checkpoint,
+        or (state, 0, [], 0.0)."""
         step = self.manager.latest_step()
         if step is None:
-            return state, 0, []
+            return state, 0, [], 0.0
         abstract = jax.tree.map(self.ocp.utils.to_shape_dtype_struct, state)
         state = self.manager.restore(step, args=self.ocp.args.StandardRestore(abstract))
         with open(os.path.join(self.workdir, "history.json")) as f:
-            history = [h for h in json.load(f) if h[0]["step"] <= step]
+            saved = json.load(f)
+        history = [h for h in saved["history"] if h[0]["step"] <= step]
         print(f"resumed from {self.workdir}/checkpoints at step {step}")
-        return state, step, history
+        return state, step, history, saved["seconds"]
 
-    def save(self, step, state, history, force=False):
+    def save(self, step, state, history, seconds, force=False):
         if self.manager.save(step, args=self.ocp.args.StandardSave(state), force=force):
             self.manager.wait_until_finished()
             tmp = os.path.join(self.workdir, "history.json.tmp")
             with open(tmp, "w") as f:
-                json.dump(history, f)
+                json.dump(dict(history=history, seconds=seconds), f)
             os.replace(tmp, os.path.join(self.workdir, "history.json"))
 
 
@@ -385,9 +387,10 @@ def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, pro
     steps = {flag: make_step(model, prior, config, tx, with_sds=flag)
              for flag in {False, config.loss.sds > 0}}
     checkpoints = _Checkpoints(workdir, config.checkpoint_every, clips) if workdir else None
-    start, history = 0, []
+    start, history, seconds_before = 0, [], 0.0
     if checkpoints:
-        state, start, history = checkpoints.restore(state)
+        state, start, history, seconds_before = checkpoints.restore(state)
+    start_time -= seconds_before  # a resumed fit's time includes the runs before
     bar = tqdm(range(start, config.num_steps), disable=not progress, desc="reconstruct",
                unit="step", initial=start, total=config.num_steps)
     for i in bar:
@@ -403,7 +406,8 @@ def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, pro
             bar.set_postfix({k: f"{np.mean([r[k] for r in rows]):.3g}" for k in rows[0]
                              if k not in ("step", "total")})
         if checkpoints:
-            checkpoints.save(i + 1, state, history, force=i + 1 == config.num_steps)
+            checkpoints.save(i + 1, state, history, time.time() - start_time,
+                             force=i + 1 == config.num_steps)
     seconds = (time.time() - start_time) / len(clips)
     params = jax.device_get(state["params"])
     return [FitResult(jax.tree.map(lambda x: x[c], params), datas[c],

@@ -105,7 +105,10 @@ def evaluate_outputs(out_dir, clip, seconds) -> dict:
     if clip.gt is None or not clip.object_mesh_path:
         return {}
     from hoijax.eval.metrics import evaluate_reconstruction
-    mesh = trimesh.load(os.path.join(out_dir, "object.obj"), force="mesh")
+    path = os.path.join(out_dir, "object.obj")
+    with open(path) as f:
+        empty = not any(len(line.split()) >= 4 and line.split()[0] == "v" for line in f)
+    mesh = trimesh.Trimesh() if empty else trimesh.load(path, force="mesh")
     with np.load(os.path.join(out_dir, "params.npz")) as params:
         pred_hTo = params["hTo"][0]
     gt_mesh = trimesh.load(clip.object_mesh_path, force="mesh")
