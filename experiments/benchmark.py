@@ -78,21 +78,6 @@ def benchmark_clip_names(selected) -> list:
     return clips
 
 
-def load_or_generate(model, folder, category, seed):
-    """The benchmark clip (category, seed), generated into `folder` the first time."""
-    from hoijax.data.clip import load_clip, save_clip
-    from hoijax.data.synthetic.clips import ClipSpec, generate_clip
-    from hoijax.data.synthetic.split import BENCHMARK_NUM_FRAMES
-    if not os.path.isdir(folder):
-        print(f"generating benchmark clip {category} seed {seed}")
-        clip = generate_clip(model, ClipSpec(category=category, seed=seed,
-                                             num_frames=BENCHMARK_NUM_FRAMES))
-        clip.pop("stats")
-        save_clip(folder + ".tmp", **clip)
-        os.replace(folder + ".tmp", folder)
-    return load_clip(folder)
-
-
 def run_variant(variant, config, clips, model, prior, group, reevaluate):
     """Fits (or reuses) every clip of a variant; returns {name: metrics}. The clips are cut
     into fixed groups of `group` (0: one group); a group with every clip finished is
@@ -161,8 +146,11 @@ def markdown(table: dict, categories: list) -> str:
 def main(argv):
     del argv
     from absl import logging
+    from hoijax.data.clip import load_clip
+    from hoijax.data.synthetic.split import BENCHMARK_NUM_FRAMES
     from hoijax.hand import load_hand_model
     from hoijax.models.prior import load_prior
+    from hoijax.recon.sources import synthetic_clip_folder
     from hoijax.runtime import enable_compilation_cache
     unknown = [v for v in _VARIANTS.value if v not in VARIANTS]
     if unknown:
@@ -174,8 +162,9 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     model = load_hand_model("right")
     prior = load_prior(None)
-    clips = [(name, load_or_generate(model, os.path.join(_OUT.value, "clips", name), c, s))
-             for name, c, s in names]
+    clips = [(name, load_clip(synthetic_clip_folder(
+        model, os.path.join(_OUT.value, "clips", name), c, s, BENCHMARK_NUM_FRAMES)))
+        for name, c, s in names]
     categories = {name: c for name, c, _ in names}
     table, per_clip = {}, {}
     for variant, config in configs.items():

@@ -20,7 +20,7 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from hoijax.recon.sources import resolve_clips
+from hoijax.recon.sources import resolve_clips, synthetic_clip_folder
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "..", "configs", "reconstruct.py"),
@@ -34,7 +34,7 @@ _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO
 
 def main(argv):
     del argv
-    from hoijax.data.clip import ClipError, load_clip, save_clip
+    from hoijax.data.clip import ClipError, load_clip
     from hoijax.hand import load_hand_model
     from hoijax.models.prior import load_prior
     from hoijax.runtime import enable_compilation_cache
@@ -51,14 +51,8 @@ def main(argv):
     for name, source in jobs:  # validate (or generate) every clip before fitting any
         out = _OUT.value if single else os.path.join(_OUT.value, name)
         if isinstance(source, tuple):
-            from hoijax.data.synthetic.clips import ClipSpec, generate_clip
-            source_dir = os.path.join(out, "clip")
-            if not os.path.exists(source_dir):
-                print(f"generating synthetic clip {source[1]} seed {source[2]} -> {source_dir}")
-                clip = generate_clip(model, ClipSpec(category=source[1], seed=source[2]))
-                clip.pop("stats")
-                save_clip(source_dir, **clip)
-            source = source_dir
+            _, category, seed = source
+            source = synthetic_clip_folder(model, os.path.join(out, "clip"), category, seed)
         try:
             clips.append((out, load_clip(source)))
         except ClipError as e:

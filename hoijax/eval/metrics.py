@@ -103,24 +103,22 @@ def icp_with_scale(pred: np.ndarray, gt: np.ndarray, *, num_inits: int = 8,
     mu_p, mu_g = pred.mean(0), gt.mean(0)
     radius = lambda x, mu: np.sqrt(np.mean(np.sum((x - mu) ** 2, 1)))  # noqa: E731
     scale0 = radius(gt, mu_g) / max(radius(pred, mu_p), 1e-12)
-    starts = [(np.cbrt(np.linalg.det(T[:3, :3])), None, T) for T in init_transforms]
+    starts = list(init_transforms)
     for rot0 in principal_axes_rotations(pred, gt) + list(
             Rotation.random(num_inits, random_state=seed).as_matrix()):
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = scale0 * rot0, mu_g - scale0 * rot0 @ mu_p
-        starts.append((scale0, rot0, T))
+        starts.append(T)
     best = None
-    for s, rot, T in starts:
-        if rot is None:
-            rot = T[:3, :3] / s
-        t = T[:3, 3]
+    for T in starts:
+        s = np.cbrt(np.linalg.det(T[:3, :3]))
+        rot, t = T[:3, :3] / s, T[:3, 3]
         for _ in range(iterations):
             moved = s * pred @ rot.T + t
             _, idx = tree.query(moved, k=1)
             s, rot, t = umeyama(pred, gt[idx])
         moved = s * pred @ rot.T + t
-        err = 0.5 * (float(tree.query(moved, k=1)[0].mean())
-                     + float(nearest_distances(gt, moved).mean()))
+        err = chamfer_mm(moved, gt) * 1e-3
         if best is None or err < best[2]:
             transform = np.eye(4)
             transform[:3, :3], transform[:3, 3] = s * rot, t

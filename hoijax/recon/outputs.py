@@ -106,7 +106,7 @@ def evaluate_outputs(out_dir, clip, seconds) -> dict:
         return {}
     from hoijax.eval.metrics import evaluate_reconstruction
     path = os.path.join(out_dir, "object.obj")
-    with open(path) as f:
+    with open(path) as f:  # trimesh cannot read back the OBJ of an empty (vanished) mesh
         empty = not any(len(line.split()) >= 4 and line.split()[0] == "v" for line in f)
     mesh = trimesh.Trimesh() if empty else trimesh.load(path, force="mesh")
     with np.load(os.path.join(out_dir, "params.npz")) as params:

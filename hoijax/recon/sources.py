@@ -27,3 +27,18 @@ def resolve_clips(specs) -> list:
             raise ValueError(f"--clip={spec}: no folder matches")
         jobs += [(os.path.basename(os.path.normpath(f)), f) for f in folders]
     return jobs
+
+
+def synthetic_clip_folder(model, folder, category, seed, num_frames=8) -> str:
+    """Generates the synthetic clip (category, seed) into `folder` unless it is already
+    there (`save_clip` writes through a temporary folder: a killed run leaves nothing
+    half-written). Returns the folder."""
+    if not os.path.isdir(folder):
+        from hoijax.data.clip import save_clip
+        from hoijax.data.synthetic.clips import ClipSpec, generate_clip
+        print(f"generating synthetic clip {category} seed {seed} -> {folder}")
+        clip = generate_clip(model, ClipSpec(category=category, seed=seed,
+                                             num_frames=num_frames))
+        clip.pop("stats")
+        save_clip(folder, **clip)
+    return folder
