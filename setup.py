@@ -22,6 +22,7 @@ INSTALL_REQUIRES = [
     "mediapy>=1.2",
     "imageio-ffmpeg>=0.5",  # ffmpeg binary for mediapy, no system ffmpeg needed
     "Pillow>=10",
+    "matplotlib>=3.7",  # labelled loss plots (already a dependency of mediapy)
     "tqdm>=4.66",
     "tensorboardX>=2.6",  # TensorBoard event files without TensorFlow or PyTorch
 ]

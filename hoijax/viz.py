@@ -99,34 +99,36 @@ def code_colors(surface_code) -> np.ndarray:
     return np.stack([0.35 + 0.6 * finger, 0.3 + 0.6 * back, 0.95 - 0.6 * finger], -1)
 
 
-CURVE_COLORS = ((0, 0, 0), (220, 30, 30), (30, 120, 220), (30, 160, 60), (200, 120, 0),
-                (140, 60, 180), (90, 90, 90))
-
-
-def plot_curves(series: dict, size=(240, 480), log=True) -> np.ndarray:
-    """(H,W,3) uint8 line plot of named curves {name: (x (N,), y (N,))}, log-scaled y by
-    default; a colour key is drawn as short bars at the top left (in dict order)."""
+def plot_curves(series: dict, size=(240, 480), log=True, title=None,
+                xlabel="step") -> np.ndarray:
+    """(H,W,3) uint8 line plot (matplotlib, headless) of named curves
+    {name: (x (N,), y (N,))}: a legend with the names, labelled axes, log-scaled y by
+    default (values <= 0 cannot be drawn there and are left out); series with fewer than 20
+    points (evaluations) get a marker at every point."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     h, w = size
-    img = np.full((h, w, 3), 255, np.uint8)
-    curves = {k: (np.asarray(x, float), np.asarray(y, float)) for k, (x, y) in series.items()
-              if len(x) > 0}
-    ys = [np.log10(np.maximum(y, 1e-12)) if log else y for _, y in curves.values()]
-    if not ys:
-        return img
-    lo, hi = min(y.min() for y in ys), max(y.max() for y in ys)
-    hi = hi if hi > lo else lo + 1.0
-    xmax = max(x.max() for x, _ in curves.values()) or 1.0
-    for k, ((x, _), y) in enumerate(zip(curves.values(), ys)):
-        color = CURVE_COLORS[k % len(CURVE_COLORS)]
-        px = 10 + (w - 20) * x / xmax
-        py = h - 10 - (h - 20) * (y - lo) / (hi - lo)
-        for a in range(len(x) - 1):
-            rr, cc = skimage.draw.line(int(py[a]), int(px[a]), int(py[a + 1]), int(px[a + 1]))
-            ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-            img[rr[ok], cc[ok]] = color
-        if len(x) < 20:  # sparse series (evaluations): mark every point
-            for u, v in zip(px, py):
-                rr, cc = skimage.draw.disk((v, u), 2.5, shape=(h, w))
-                img[rr, cc] = color
-        img[6 + 6 * k:9 + 6 * k, 6:26] = color
-    return img
+    dpi = 100
+    fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, (x, y) in series.items():
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        keep = np.isfinite(y) & ((y > 0) if log else True)
+        if keep.any():
+            ax.plot(x[keep], y[keep], label=name, lw=1.2, marker="o" if len(x) < 20 else None,
+                    ms=3)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel, fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.grid(alpha=0.3, lw=0.5)
+    if title:
+        ax.set_title(title, fontsize=8)
+    if ax.lines:
+        ax.legend(fontsize=6, ncol=2, loc="best", framealpha=0.8)
+    fig.tight_layout(pad=0.4)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -113,7 +113,8 @@ def test_ddim_sampler_is_deterministic_by_seed(tiny):
 
 def test_sds_moves_the_rendering_toward_the_denoised_target():
     """A toy prior whose x0 estimate is always `target`: the SDS gradient is
-    w(t) (x - target), so a gradient step brings the rendering closer to the target."""
+    w(t) lambda_m (x - target) at every element (the reference's per-element SDS gradient,
+    not divided by the pixel count), so a gradient step brings the rendering closer."""
     s = make_schedule()
     target = jnp.full((1, 8, 8, 5), 0.3)
 
@@ -126,13 +127,19 @@ def test_sds_moves_the_rendering_toward_the_denoised_target():
                                                                jnp.int32))
     null = jnp.asarray(text.tokenize(""))
 
+    weights = (1.0, 2.0, 3.0)  # mask, normal, depth
+
     def loss(x):
         return sds_loss(denoise, None, s, x, cond, null, jax.random.key(1),
-                        t_range=(0.2, 0.8), guidance=4.0)[0]
+                        t_range=(0.2, 0.8), guidance=4.0, weights=weights)
 
-    grad = jax.grad(loss)(x)
-    assert float(jnp.sum(grad * (x - target))) > 0
-    moved = x - 10.0 * grad
+    grad, aux = jax.grad(loss, has_aux=True)(x)
+    abar = s.alphas_cumprod[aux["t"][0]]
+    bell = jnp.sqrt(1 - abar) * jnp.sqrt(abar)
+    per_channel = jnp.array([weights[0]] + [weights[1]] * 3 + [weights[2]])
+    np.testing.assert_allclose(grad, bell * per_channel * (x - target), rtol=1e-3,
+                               atol=1e-5)
+    moved = x - 0.5 * grad
     assert float(jnp.abs(moved - target).mean()) < float(jnp.abs(x - target).mean())
     np.testing.assert_allclose(annealed_max_t(0, 100), 0.98)
     np.testing.assert_allclose(annealed_max_t(100, 100), 0.5)

@@ -14,6 +14,7 @@ from hoijax.data.clip import load_clip, save_clip
 from hoijax.data.synthetic.clips import ClipSpec, generate_clip
 from hoijax.diffusion.trainer import init_model
 from hoijax.models.prior import Prior
+from hoijax.recon import fit as fit_module
 from hoijax.recon.fit import fit_clip, fit_clips
 from hoijax.recon.outputs import write_outputs
 from hoijax.recon.sources import resolve_clips
@@ -74,14 +75,27 @@ def _assert_same_params(a, b):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)
 
 
+class _Killed(Exception):
+    pass
+
+
 def test_killed_fit_resumes_from_its_checkpoint(standin_right, tiny_prior, tiny_clip,
-                                                tiny_config, four_steps, tmp_path):
+                                                tiny_config, four_steps, tmp_path,
+                                                monkeypatch):
     config = copy.deepcopy(tiny_config)
     config.checkpoint_every = 2
-    config.num_steps = 2  # "killed" after step 2
-    fit_clip(tiny_clip, standin_right, tiny_prior, config, workdir=str(tmp_path),
-             progress=False)
-    config.num_steps = 4
+    real_use_sds_at = fit_module.use_sds_at
+
+    def killed_at_step_2(i, config):  # the run dies before its third step
+        if i == 2:
+            raise _Killed
+        return real_use_sds_at(i, config)
+
+    monkeypatch.setattr(fit_module, "use_sds_at", killed_at_step_2)
+    with pytest.raises(_Killed):
+        fit_clip(tiny_clip, standin_right, tiny_prior, config, workdir=str(tmp_path),
+                 progress=False)
+    monkeypatch.setattr(fit_module, "use_sds_at", real_use_sds_at)
     resumed = fit_clip(tiny_clip, standin_right, tiny_prior, config, workdir=str(tmp_path),
                        progress=False)
     assert [h["step"] for h in resumed.history] == [2, 4]

@@ -4,10 +4,13 @@ A rendering x (differentiable w.r.t. the scene) is noised to a random timestep t
 denoises it (classifier-free guidance) to x0_hat, and the loss pulls x toward x0_hat with
 the target held fixed (stop-gradient):
 
-  loss = w(t) * sum_m lambda_m * mean_pixels (x_m - sg(x0_hat_m))^2 / 2,
+  loss = w(t) * sum_m lambda_m * sum_pixels (x_m - sg(x0_hat_m))^2 / 2,
 
-so d loss / d x = w(t) * lambda * (x - x0_hat): the rendering moves toward the denoised
-target. lambda_m are per-modality weights (mask / normal / depth channels), w(t) the
+so d loss / d x = w(t) * lambda_m * (x - x0_hat) at every pixel and channel: the rendering
+moves toward the denoised target. The sum (not a mean) over pixels is what the reference's
+SDS does (it sets the gradient of each rendered element directly), so its weight [0.01]
+keeps its meaning next to the mean-reduced mask loss [10]; a mean would make the prior's
+pull per pixel H*W times weaker (about 1000x at 32x32, where the prior then did nothing). lambda_m are per-modality weights (mask / normal / depth channels), w(t) the
 "bell" weighting sqrt(1 - abar_t) sqrt(abar_t) (or 1), and t is drawn uniformly from
 [t_min, t_max] as fractions of the schedule, with t_max annealed by the caller
 (`annealed_max_t`).
@@ -49,7 +52,7 @@ def sds_loss(denoise, params, schedule: Schedule, rendered, cond, null_tokens, k
     abar = schedule.alphas_cumprod[t]
     w = jnp.sqrt(1 - abar) * jnp.sqrt(abar) if weighting == "bell" else jnp.ones_like(abar)
     sq = 0.5 * (rendered - target) ** 2
-    per_mod = [jnp.mean(sq[..., s], axis=(1, 2, 3)) for s in (MASK_SLICE, NORMAL_SLICE,
-                                                                  DEPTH_SLICE)]
+    per_mod = [jnp.sum(sq[..., s], axis=(1, 2, 3)) for s in (MASK_SLICE, NORMAL_SLICE,
+                                                                 DEPTH_SLICE)]
     loss = sum(wm * pm for wm, pm in zip(weights, per_mod))
     return jnp.mean(w * loss), dict(t=t, target=target)

@@ -82,7 +82,7 @@ def export_prior(workdir: str, out_dir: str, params, categories) -> None:
 
 def loss_plot(metrics, size=(240, 480)) -> np.ndarray:
     """(H,W,3) uint8 log-scale plot against the step: the training loss smoothed over 9
-    log points (black), the held-out loss at t = 250 / 500 / 750 (red / blue / green)."""
+    log points, and the held-out loss at t = 250 / 500 / 750."""
     from hoijax import viz
     train = [(m["step"], m["loss"]) for m in metrics if "loss" in m]
     steps = np.array([s for s, _ in train], float)
@@ -94,7 +94,7 @@ def loss_plot(metrics, size=(240, 480)) -> np.ndarray:
     for t in (250, 500, 750):
         held = [(m["step"], m[f"held_out/t{t}"]) for m in metrics if f"held_out/t{t}" in m]
         series[f"t{t}"] = ([s for s, _ in held], [v for _, v in held])
-    return viz.plot_curves(series, size)
+    return viz.plot_curves(series, size, title="prior training loss")
 
 
 def load_prior(path: str | None = None) -> Prior:

@@ -93,7 +93,8 @@ def write_outputs(out_dir, result, clip, model, config) -> dict:
     names = [k for k in result.history[0] if k != "step"] if result.history else []
     curves = {k: ([h["step"] for h in result.history if k in h],
                   [h[k] for h in result.history if k in h]) for k in names}
-    mediapy.write_image(os.path.join(out_dir, "losses.png"), viz.plot_curves(curves))
+    mediapy.write_image(os.path.join(out_dir, "losses.png"), viz.plot_curves(
+        curves, size=(300, 600), title="reconstruction loss terms"))
     return evaluate_outputs(out_dir, clip, result.seconds)
 
 
