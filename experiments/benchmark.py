@@ -13,9 +13,11 @@ reconstruction config for every variant (e.g. num_steps, render.image_size).
 Every variant fits all its clips together (one vmapped step, the clips split over all
 devices; `--group` fits fewer at a time). Per clip, the usual outputs land in
 OUT/<variant>/<clip>/; a finished clip is not refitted (`--reevaluate` recomputes its
-metrics from its outputs), and a killed group resumes from its checkpoint. The table goes to experiments/results/benchmark.{json,md}; wall time is per
-clip (a group's time divided by its clips). A fit whose object vanished (no zero level
-set) counts F = 0; its distances are left out of the CD means, and the table says how many.
+metrics from its outputs), and a killed group resumes from its checkpoint. The table goes
+to experiments/results/benchmark.{json,md} (`--results`); wall time is per clip (a group's
+time divided by its clips). A fit whose object vanished (no zero level set) counts F = 0;
+its distances are left out of the CD means, and the table says how many.
+`experiments/benchmark_figure.py` draws the fitted meshes side by side.
 """
 from __future__ import annotations
 
