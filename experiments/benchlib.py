@@ -1,9 +1,15 @@
-"""Shared by the benchmark scripts: timing, and recording figures in experiments/results/."""
+"""Shared by the benchmark scripts: timing, recording figures in experiments/results/, and
+the reconstruction benchmark's variants and clips."""
 import json
 import os
 import time
 
 import numpy as np
+from absl import app
+
+# Reconstruction benchmark variants -> configs/reconstruct.py variant (init: no fitting).
+VARIANTS = {"init": None, "full": None, "no_prior": "no_prior", "text_only": "text_only",
+            "hand_only": "hand_only"}
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -36,3 +42,35 @@ def best_seconds(fn, min_seconds=2.0, min_calls=3, max_calls=500):
         fn()
         times.append(time.perf_counter() - t0)
     return float(np.min(times))
+
+
+def variant_config(variant: str, overrides: list):
+    """configs/reconstruct.py[:variant] with the --set overrides applied."""
+    from hoijax.runtime import repo_config
+    config = repo_config("reconstruct.py", VARIANTS[variant])
+    for item in overrides:
+        key, _, value = item.partition("=")
+        node, *path = key.split(".")[::-1]
+        parent = config
+        for name in reversed(path):
+            parent = parent[name]
+        if node not in parent:
+            raise app.UsageError(f"--set {item}: the config has no key {key!r}")
+        parent[node] = type(parent[node])(json.loads(value))
+    if variant == "init":  # no optimisation, whatever the overrides say
+        config.num_steps = 0
+    return config
+
+
+def benchmark_clip_names(selected) -> list:
+    """[(name, category, seed)] of the requested benchmark clips, checked."""
+    from hoijax.data.synthetic.split import benchmark_clips
+    clips = [(f"{c.replace(' ', '_')}_{s}", c, s) for c, s in benchmark_clips()]
+    if selected:
+        known = {name for name, _, _ in clips}
+        unknown = [n for n in selected if n not in known]
+        if unknown:
+            raise app.UsageError(f"--clips: {', '.join(unknown)} not in the benchmark split "
+                                 f"({', '.join(sorted(known))})")
+        clips = [c for c in clips if c[0] in selected]
+    return clips

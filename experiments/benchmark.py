@@ -29,10 +29,9 @@ import time
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import RESULTS_DIR, write_results  # noqa: E402
+from benchlib import (RESULTS_DIR, VARIANTS, benchmark_clip_names,  # noqa: E402
+                      variant_config, write_results)
 
-VARIANTS = {"init": None, "full": None, "no_prior": "no_prior", "text_only": "text_only",
-            "hand_only": "hand_only"}
 METRICS = ("F@5", "F@10", "CD", "CD_h")
 
 _VARIANTS = flags.DEFINE_list("variants", "init,full,no_prior,text_only,hand_only",
@@ -46,38 +45,6 @@ _REEVALUATE = flags.DEFINE_bool("reevaluate", False, "Recompute the metrics of f
                                 "clips from their outputs (after an evaluation change).")
 _RESULTS = flags.DEFINE_string("results", os.path.join(RESULTS_DIR, "benchmark"),
                                "Table path without extension (.json and .md are written).")
-
-
-def variant_config(variant: str, overrides: list):
-    """configs/reconstruct.py[:variant] with the --set overrides applied."""
-    from hoijax.runtime import repo_config
-    config = repo_config("reconstruct.py", VARIANTS[variant])
-    for item in overrides:
-        key, _, value = item.partition("=")
-        node, *path = key.split(".")[::-1]
-        parent = config
-        for name in reversed(path):
-            parent = parent[name]
-        if node not in parent:
-            raise app.UsageError(f"--set {item}: the config has no key {key!r}")
-        parent[node] = type(parent[node])(json.loads(value))
-    if variant == "init":  # no optimisation, whatever the overrides say
-        config.num_steps = 0
-    return config
-
-
-def benchmark_clip_names(selected) -> list:
-    """[(name, category, seed)] of the requested benchmark clips, checked."""
-    from hoijax.data.synthetic.split import benchmark_clips
-    clips = [(f"{c.replace(' ', '_')}_{s}", c, s) for c, s in benchmark_clips()]
-    if selected:
-        known = {name for name, _, _ in clips}
-        unknown = [n for n in selected if n not in known]
-        if unknown:
-            raise app.UsageError(f"--clips: {', '.join(unknown)} not in the benchmark split "
-                                 f"({', '.join(sorted(known))})")
-        clips = [c for c in clips if c[0] in selected]
-    return clips
 
 
 def run_variant(variant, config, clips, model, prior, group, reevaluate):
