@@ -90,7 +90,8 @@ def write_outputs(out_dir, result, clip, model, config) -> dict:
                           K_clip)
     viz.write_video(os.path.join(out_dir, "recon.mp4"), frames, fps=4)
     mediapy.write_image(os.path.join(out_dir, "recon.png"), viz.grid(frames, 2))
-    names = [k for k in result.history[0] if k != "step"] if result.history else []
+    # Every term logged at any step (SDS is only on some of the logged steps).
+    names = [k for k in dict.fromkeys(k for h in result.history for k in h) if k != "step"]
     curves = {k: ([h["step"] for h in result.history if k in h],
                   [h[k] for h in result.history if k in h]) for k in names}
     mediapy.write_image(os.path.join(out_dir, "losses.png"), viz.plot_curves(
