@@ -1,6 +1,6 @@
 """Side-by-side meshes of the benchmark's fits: one row per clip, the ground truth first,
 then one column per variant, each as the first frame's hand and object in the hand frame
-(the arrangement that CD_h scores), seen from the same camera.
+(the arrangement that CD_h scores), seen from the same camera on the object's side.
 
   python experiments/benchmark_figure.py --variants=full,no_prior \
       --clips=mug_0,bottle_0,kettle_0,bowl_0,knife_0,toy_car_0
@@ -82,7 +82,13 @@ def main(argv):
                              .vertices)
         gt_mesh = trimesh.load(clip.object_mesh_path, force="mesh")
         center = to_hand(gt["hTo"][0], gt_mesh.vertices).mean(0)
-        camera = viz.orbit_camera(center, 0.4, 30.0, 25.0, up=(0.0, 0.0, 1.0))
+        # Seen from the object's side of the hand (the hand behind it), a little above.
+        away = center - gt_hand.mean(0)
+        away = away / max(np.linalg.norm(away), 1e-9) + np.array([0.0, 0.0, 0.5])
+        extent = np.linalg.norm(to_hand(gt["hTo"][0], gt_mesh.vertices) - center, axis=1).max()
+        distance = 0.15 + 4.0 * extent  # the object and the hand stay in the panel
+        camera = viz.look_at(center + distance * away / np.linalg.norm(away), center,
+                             up=(0.0, 0.0, 1.0))
         gt_parts = [(to_hand(gt["hTo"][0], gt_mesh.vertices), gt_mesh.faces, GT_OBJECT),
                     (gt_hand, faces, SKIN)]
         row = [label(panel(gt_parts, camera, _SIZE.value), f"{name}: ground truth")]
@@ -99,8 +105,9 @@ def main(argv):
             if not m.get("vanished"):  # an empty object.obj does not load
                 mesh = trimesh.load(os.path.join(folder, "object.obj"), force="mesh")
                 parts.append((to_hand(hTo, mesh.vertices), mesh.faces, OBJECT))
-            row.append(label(panel(parts, camera, _SIZE.value),
-                             f"{variant}: F@5 {m['F@5']:.2f}, F@10 {m['F@10']:.2f}"))
+            score = ("object vanished" if m.get("vanished") else
+                     f"F@5 {m['F@5']:.2f}, F@10 {m['F@10']:.2f}")
+            row.append(label(panel(parts, camera, _SIZE.value), f"{variant}: {score}"))
         rows.append(np.concatenate(row, axis=1))
     path = os.path.join(RESULTS_DIR, "benchmark_meshes.png")
     mediapy.write_image(path, np.concatenate(rows, axis=0))
