@@ -105,9 +105,7 @@ def plot_curves(series: dict, size=(240, 480), log=True, title=None,
     {name: (x (N,), y (N,))}: a legend with the names, labelled axes, log-scaled y by
     default (values <= 0 cannot be drawn there and are left out); series with fewer than 20
     points (evaluations) get a marker at every point."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: no global backend, no windows
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     h, w = size
     dpi = 100

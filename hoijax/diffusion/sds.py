@@ -7,10 +7,10 @@ the target held fixed (stop-gradient):
   loss = w(t) * sum_m lambda_m * sum_pixels (x_m - sg(x0_hat_m))^2 / 2,
 
 so d loss / d x = w(t) * lambda_m * (x - x0_hat) at every pixel and channel: the rendering
-moves toward the denoised target. The sum (not a mean) over pixels is what the reference's
-SDS does (it sets the gradient of each rendered element directly), so its weight [0.01]
-keeps its meaning next to the mean-reduced mask loss [10]; a mean would make the prior's
-pull per pixel H*W times weaker (about 1000x at 32x32, where the prior then did nothing).
+moves toward the denoised target. The sum (not a mean) over pixels is what DreamFusion-
+style SDS implementations do (they set each rendered element's gradient directly), so the
+weight [0.01] keeps its meaning next to the mean-reduced mask loss [10]; a mean makes the
+prior's pull per pixel H*W times weaker (about 1000x at 32x32, where the prior then did nothing).
 lambda_m are per-modality weights (mask / normal / depth channels), w(t) the "bell"
 weighting sqrt(1 - abar_t) sqrt(abar_t) (or 1), and t is drawn uniformly from
 [t_min, t_max] as fractions of the schedule, with t_max annealed by the caller
