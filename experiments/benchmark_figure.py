@@ -25,11 +25,13 @@ _CLIPS = flags.DEFINE_list("clips", "mug_0,bottle_0,kettle_0,bowl_0,knife_0,toy_
 _OUT = flags.DEFINE_string("out", "runs/benchmark", "The benchmark's working folder.")
 _SIZE = flags.DEFINE_integer("size", 200, "Pixels per panel.")
 
-SKIN, OBJECT, GT_OBJECT = (0.95, 0.75, 0.6), (0.55, 0.65, 0.95), (0.45, 0.8, 0.5)
+GT_OBJECT = (0.45, 0.8, 0.5)  # the fitted objects and hands use recon.outputs' colours
 
 
-def to_hand(T, x):
-    return np.asarray(x) @ T[:3, :3].T + T[:3, 3]
+def to_hand(hTo, x_o):
+    """Points (N,3) in the object frame -> the hand frame (float64 numpy)."""
+    from hoijax.geometry.transforms import apply_to_points
+    return np.asarray(apply_to_points(np.asarray(hTo, float), np.asarray(x_o, float)))
 
 
 def panel(parts, camera, size):
@@ -46,18 +48,14 @@ def panel(parts, camera, size):
 
 def label(image, text):
     """The panel with `text` written at its top left (matplotlib's text rendering)."""
-    from matplotlib.figure import Figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    h, w = image.shape[:2]
-    fig = Figure(figsize=(w / 100, h / 100), dpi=100)
-    canvas = FigureCanvasAgg(fig)
+    from hoijax import viz
+    fig = viz.new_figure(image.shape[:2])
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(image)
     ax.axis("off")
     ax.text(4, 4, text, fontsize=7, va="top", ha="left",
             bbox=dict(facecolor="white", alpha=0.7, lw=0, pad=1))
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return viz.figure_image(fig)
 
 
 def main(argv):
@@ -71,6 +69,7 @@ def main(argv):
     from hoijax import viz
     from hoijax.data.clip import load_clip
     from hoijax.hand import load_hand_model, mano_forward
+    from hoijax.recon.outputs import OBJECT, SKIN
     model = load_hand_model("right")
     faces = np.asarray(model.faces)
     rows = []

@@ -105,12 +105,7 @@ def plot_curves(series: dict, size=(240, 480), log=True, title=None,
     {name: (x (N,), y (N,))}: a legend with the names, labelled axes, log-scaled y by
     default (values <= 0 cannot be drawn there and are left out); series with fewer than 20
     points (evaluations) get a marker at every point."""
-    from matplotlib.figure import Figure  # no pyplot: no global backend, no windows
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    h, w = size
-    dpi = 100
-    fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi)
-    canvas = FigureCanvasAgg(fig)
+    fig = new_figure(size)
     ax = fig.add_subplot()
     for name, (x, y) in series.items():
         x, y = np.asarray(x, float), np.asarray(y, float)
@@ -128,5 +123,21 @@ def plot_curves(series: dict, size=(240, 480), log=True, title=None,
     if ax.lines:
         ax.legend(fontsize=6, ncol=2, loc="best", framealpha=0.8)
     fig.tight_layout(pad=0.4)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return figure_image(fig)
+
+
+def new_figure(size):
+    """A headless matplotlib Figure of size (H, W) pixels (no pyplot: no global backend,
+    no windows)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    h, w = size
+    fig = Figure(figsize=(w / 100, h / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_image(fig) -> np.ndarray:
+    """(H,W,3) uint8 pixels of a `new_figure`."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
