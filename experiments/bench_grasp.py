@@ -21,6 +21,8 @@ from benchlib import RESULTS_DIR, default_path, write_results
 from hoijax import viz
 from hoijax.data.synthetic.grasp import synthesize_grasp
 from hoijax.data.synthetic.objects import CATEGORIES, object_mesh, sample_params
+from hoijax.geometry.camera import orbit_camera
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand import load_standin, mano_forward
 
 
@@ -30,13 +32,13 @@ def preview(model, category, params, grasp):
     hand = np.asarray(mano_forward(model, jnp.asarray(grasp.hand_pose),
                                    jnp.asarray(grasp.betas)).vertices)
     oTh = np.linalg.inv(grasp.hTo)
-    hand = hand @ oTh[:3, :3].T + oTh[:3, 3]
+    hand = apply_to_points(oTh, hand)
     verts = np.concatenate([mesh.vertices, hand])
     faces = np.concatenate([mesh.faces, np.asarray(model.faces) + len(mesh.vertices)])
     colors = np.concatenate([np.tile([0.6, 0.7, 0.9], (len(mesh.vertices), 1)),
                              np.tile([0.95, 0.75, 0.6], (len(hand), 1))])
     center, radius = verts.mean(0), np.linalg.norm(np.ptp(verts, 0)) * 1.4
-    return [viz.render_mesh(verts, faces, viz.orbit_camera(center, radius, az, el, up=(0, 0, 1)),
+    return [viz.render_mesh(verts, faces, orbit_camera(center, radius, az, el, up=(0, 0, 1)),
                             size=240, colors=colors) for az, el in ((40, 25), (220, 35))]
 
 

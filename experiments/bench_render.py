@@ -34,16 +34,17 @@ def hand_scene(size, view):
     """The posed stand-in hand in a camera frame: verts (V,3), faces, K for a square image."""
     import jax.numpy as jnp
 
-    from hoijax import viz
     from hoijax.demo import grasp_sequence
+    from hoijax.geometry.camera import orbit_camera
+    from hoijax.geometry.transforms import apply_to_points
     from hoijax.hand import load_standin, mano_forward
     model = load_standin("right")
     pose = grasp_sequence(model, 3, 3)[1]
     verts = np.asarray(mano_forward(model, jnp.asarray(pose), jnp.zeros(10)).vertices, np.float64)
-    cam = viz.orbit_camera(verts.mean(0), 0.4, 30 + 90 * view, 20 + 15 * view)
+    cam = orbit_camera(verts.mean(0), 0.4, 30 + 90 * view, 20 + 15 * view)
     focal = 1.4 * size
     K = np.array([[focal, 0, (size - 1) / 2], [0, focal, (size - 1) / 2], [0, 0, 1]], np.float32)
-    return verts @ cam[:3, :3].T + cam[:3, 3], np.asarray(model.faces), K, model
+    return apply_to_points(cam, verts), np.asarray(model.faces), K, model
 
 
 def accuracy():

@@ -31,7 +31,7 @@ GT_OBJECT = (0.45, 0.8, 0.5)  # the fitted objects and hands use recon.outputs' 
 def to_hand(hTo, x_o):
     """Points (N,3) in the object frame -> the hand frame (float64 numpy)."""
     from hoijax.geometry.transforms import apply_to_points
-    return np.asarray(apply_to_points(np.asarray(hTo, float), np.asarray(x_o, float)))
+    return apply_to_points(np.asarray(hTo, float), np.asarray(x_o, float))
 
 
 def panel(parts, camera, size):
@@ -66,8 +66,8 @@ def main(argv):
     import mediapy
     import trimesh
 
-    from hoijax import viz
     from hoijax.data.clip import load_clip
+    from hoijax.geometry.camera import look_at
     from hoijax.hand import load_hand_model, mano_forward
     from hoijax.recon.outputs import OBJECT, SKIN
     model = load_hand_model("right")
@@ -86,8 +86,8 @@ def main(argv):
         away = away / max(np.linalg.norm(away), 1e-9) + np.array([0.0, 0.0, 0.5])
         extent = np.linalg.norm(to_hand(gt["hTo"][0], gt_mesh.vertices) - center, axis=1).max()
         distance = 0.15 + 4.0 * extent  # the object and the hand stay in the panel
-        camera = viz.look_at(center + distance * away / np.linalg.norm(away), center,
-                             up=(0.0, 0.0, 1.0))
+        camera = look_at(center + distance * away / np.linalg.norm(away), center,
+                         up=(0.0, 0.0, 1.0))
         gt_parts = [(to_hand(gt["hTo"][0], gt_mesh.vertices), gt_mesh.faces, GT_OBJECT),
                     (gt_hand, faces, SKIN)]
         row = [label(panel(gt_parts, camera, _SIZE.value), f"{name}: ground truth")]

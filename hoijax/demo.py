@@ -19,6 +19,8 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from hoijax import viz
+from hoijax.geometry.camera import orbit_camera
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand import load_hand_model, mano_forward, save_mano_pickle
 from hoijax.hand.poses import sample_natural_poses
 from hoijax.render.geometry_images import hand_geometry_image, reference_depth, to_rgb
@@ -45,7 +47,7 @@ def grasp_sequence(model, num_frames, seed):
 def geometry_panels(verts, faces, surface_code, cam_from_world, size):
     """(size, 4*size, 3) uint8: the hand's condition image for the prior, rendered with the
     differentiable rasterizer: mask, normals, relative depth and surface code."""
-    verts_c = verts @ cam_from_world[:3, :3].T + cam_from_world[:3, 3]
+    verts_c = apply_to_points(np.asarray(cam_from_world, float), np.asarray(verts))
     focal = 2.2 * size
     K = np.array([[focal, 0, (size - 1) / 2], [0, focal, (size - 1) / 2], [0, 0, 1]])
     layer = rasterize(jnp.asarray(verts_c, jnp.float32), faces, K, (size, size),
@@ -68,7 +70,7 @@ def run_demo(config, out_dir, mano_dir=None):
     center = verts[0].mean(0)
     frames = []
     for t, v in enumerate(verts):
-        cam = viz.orbit_camera(center, 0.42, 60 + 120 * t / max(len(verts) - 1, 1), 35)
+        cam = orbit_camera(center, 0.42, 60 + 120 * t / max(len(verts) - 1, 1), 35)
         frames.append(viz.render_mesh(v, faces, cam, size=config.image_size, colors=colors))
         with open(os.path.join(out_dir, "hands", f"{t:06d}.obj"), "w") as f:
             f.write("".join(f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in v))
@@ -81,7 +83,7 @@ def run_demo(config, out_dir, mano_dir=None):
     picks = np.linspace(0, len(frames) - 1, min(8, len(frames))).round().astype(int)
     mediapy.write_image(paths["sheet"], viz.grid([frames[k] for k in picks], 4))
     code = jnp.asarray(model.surface_code)
-    rows = [geometry_panels(verts[k], faces, code, viz.orbit_camera(center, 0.42, 60, 35),
+    rows = [geometry_panels(verts[k], faces, code, orbit_camera(center, 0.42, 60, 35),
                             config.geometry_size) for k in (0, len(verts) - 1)]
     mediapy.write_image(paths["geometry"], np.concatenate(rows, axis=0))
     save_mano_pickle(model, paths["model"])

@@ -1,40 +1,16 @@
 """Quick previews of meshes, in numpy: flat-shaded painter's-algorithm renders to RGB.
 
 For looking at results (demo images, debugging), not for optimisation: the differentiable
-renderers live in `hoijax.render`.
+renderers live in `hoijax.render`. Cameras: `hoijax.geometry.camera.look_at` and
+`orbit_camera` (also importable from here, for older callers).
 """
 from __future__ import annotations
 
 import numpy as np
 import skimage.draw
 
-
-def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> np.ndarray:
-    """World -> camera 4x4 (OpenCV: x right, y down, z forward) looking from eye at target."""
-    eye, target, up = (np.asarray(x, float) for x in (eye, target, up))
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, up)  # right = forward x up (OpenCV: x right, y down, z forward)
-    if np.linalg.norm(x) < 1e-8:
-        x = np.cross(z, np.array([0.0, 0.0, 1.0]))
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    cam = np.eye(4)
-    cam[:3, :3] = np.stack([x, y, z])
-    cam[:3, 3] = -cam[:3, :3] @ eye
-    return cam
-
-
-def orbit_camera(center, radius, azimuth_deg, elevation_deg, up=(0.0, 1.0, 0.0)):
-    """World -> camera 4x4 for a camera on a sphere around `center` (degrees)."""
-    az, el = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
-    up = np.asarray(up, float)
-    # An orthonormal frame with `up` as the pole.
-    a = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 0.0, 1.0])
-    a /= np.linalg.norm(a)
-    b = np.cross(up, a)
-    offset = radius * (np.cos(el) * (np.cos(az) * a + np.sin(az) * b) + np.sin(el) * up)
-    return look_at(np.asarray(center) + offset, center, up)
+from hoijax.geometry.camera import look_at, orbit_camera  # noqa: F401  (re-exported)
+from hoijax.geometry.transforms import apply_to_points
 
 
 def render_mesh(verts, faces, cam_from_world, *, size=256, focal=None, colors=None,
@@ -46,7 +22,7 @@ def render_mesh(verts, faces, cam_from_world, *, size=256, focal=None, colors=No
     """
     verts = np.asarray(verts, float)
     faces = np.asarray(faces)
-    cam = verts @ cam_from_world[:3, :3].T + cam_from_world[:3, 3]
+    cam = apply_to_points(np.asarray(cam_from_world, float), verts)
     focal = focal or 1.2 * size
     z = np.maximum(cam[:, 2], 1e-6)
     px = np.stack([focal * cam[:, 0] / z + size / 2, focal * cam[:, 1] / z + size / 2], -1)

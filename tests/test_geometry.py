@@ -161,6 +161,28 @@ class RotationsTest(chex.TestCase):
         np.testing.assert_allclose(geo.matmul(geo.skew(v), u[..., None])[..., 0],
                                    jnp.cross(v, u), atol=1e-6)
 
+    def test_random_rotation(self):
+        keys = jax.random.split(jax.random.PRNGKey(0), 6)
+        r = jax.jit(jax.vmap(geo.random_rotation))(keys)
+        chex.assert_shape(r, (6, 3, 3))
+        np.testing.assert_allclose(r @ jnp.swapaxes(r, -1, -2), np.tile(np.eye(3), (6, 1, 1)),
+                                   atol=1e-6)
+        np.testing.assert_allclose(np.linalg.det(np.asarray(r, np.float64)), 1.0, atol=1e-6)
+        # The formula it replaces (recon.fit.random_rotation): the same matrix per key.
+        for key, got in zip(keys, r):
+            q = jax.random.normal(key, (4,))
+            np.testing.assert_allclose(got, geo.quaternion_to_matrix(q / jnp.linalg.norm(q)),
+                                       atol=1e-6)
+        batch = geo.random_rotation(keys[0], (2, 3))
+        chex.assert_shape(batch, (2, 3, 3, 3))
+        assert len(np.unique(np.asarray(batch).reshape(6, 9).round(5), axis=0)) == 6
+        # Differentiable downstream: a loss of the rotated points has finite gradients.
+        pts = _f32(np.random.default_rng(0).normal(size=(5, 3)))
+        grad = jax.jit(jax.grad(lambda s, k: jnp.sum(
+            geo.matmul(s * pts, geo.transpose(geo.random_rotation(k))) ** 2)))(1.5, keys[1])
+        _assert_finite(grad)
+        np.testing.assert_allclose(grad, 2 * 1.5 * np.sum(np.asarray(pts) ** 2), rtol=1e-5)
+
     def test_batch_leading_dims_and_vmap_agree(self):
         aa = _f32(_rotvecs(11, 6)).reshape(2, 3, 3)
         for fwd, inv in [(geo.axis_angle_to_matrix, geo.matrix_to_axis_angle),
@@ -208,6 +230,36 @@ class TransformsTest(chex.TestCase):
         bad[0, :3, :3] *= 1.01
         bad[1, :3, 0] *= -1  # a reflection: det -1.
         np.testing.assert_array_equal(geo.is_rigid(bad), [False, False])
+
+    def test_apply_numpy_inputs_give_float64_numpy(self):
+        rng = np.random.default_rng(6)
+        tf = _random_transform(7, 4).astype(np.float64)  # (T, 4, 4)
+        tf[:, :3, 3] += rng.normal(size=(4, 3)) * 1e-3  # bits beyond float32
+        x = rng.normal(size=(4, 5, 3))
+        ref = np.einsum("tij,tvj->tvi", tf[:, :3, :3], x) + tf[:, None, :3, 3]
+        out = geo.apply_to_points(tf, x)
+        assert type(out) is np.ndarray and out.dtype == np.float64
+        np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-15)
+        # (T,4,4) with shared (V,3) points; one (4,4) with (T,V,3); float32 and lists.
+        shared = np.einsum("tij,vj->tvi", tf[:, :3, :3], x[0]) + tf[:, None, :3, 3]
+        np.testing.assert_allclose(geo.apply_to_points(tf, x[0]), shared, rtol=1e-13,
+                                   atol=1e-15)
+        np.testing.assert_allclose(geo.apply_to_points(tf[1], x),
+                                   x @ tf[1, :3, :3].T + tf[1, :3, 3], rtol=1e-13, atol=1e-15)
+        f32 = geo.apply_to_points(tf.astype(np.float32), x[0].tolist())
+        assert type(f32) is np.ndarray and f32.dtype == np.float64
+        d = geo.apply_to_directions(tf, x)
+        assert type(d) is np.ndarray and d.dtype == np.float64
+        np.testing.assert_allclose(d, ref - tf[:, None, :3, 3], rtol=1e-12, atol=1e-14)
+        # Any jax input: the unchanged jnp path (float32 jax arrays, jit-able).
+        for args in ((_f32(tf), x), (tf, _f32(x)), (_f32(tf), _f32(x))):
+            out = geo.apply_to_points(*args)
+            assert isinstance(out, jax.Array) and out.dtype == jnp.float32
+            np.testing.assert_allclose(out, ref, atol=1e-5)
+            dj = geo.apply_to_directions(*args)
+            assert isinstance(dj, jax.Array) and dj.dtype == jnp.float32
+            np.testing.assert_allclose(dj, d, atol=1e-5)
+        np.testing.assert_allclose(jax.jit(geo.apply_to_points)(tf, x), ref, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- camera
@@ -309,6 +361,104 @@ def test_jit_grad_through_pipeline_finite():
     x6 = geo.matrix_to_rot6d(jnp.eye(3))
     for aa in [jnp.zeros(3), _f32([1e-8, 0, 0]), _f32([np.pi, 0, 0])]:
         _assert_finite(jax.grad(loss, argnums=(0, 1, 2))(aa, x6, _f32([0.0, 0.0, 4.0])))
+
+
+# --------------------------------------------------------------------------- scene cameras
+
+def _assert_camera(cTw, eye, target):
+    """Numpy float64, rigid with det +1, eye at the origin, target straight ahead on +z."""
+    assert type(cTw) is np.ndarray and cTw.dtype == np.float64 and cTw.shape == (4, 4)
+    r = cTw[:3, :3]
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(r), 1.0, atol=1e-12)
+    np.testing.assert_allclose(cTw[3], [0, 0, 0, 1])
+    eye_c, target_c = geo.apply_to_points(cTw, np.asarray([eye, target], float))
+    np.testing.assert_allclose(eye_c, 0.0, atol=1e-12)
+    np.testing.assert_allclose(target_c[:2], 0.0, atol=1e-12)
+    np.testing.assert_allclose(target_c[2], np.linalg.norm(np.subtract(target, eye)),
+                               rtol=1e-12)
+
+
+def test_look_at_opencv():
+    eye, target = [0.3, 0.2, -0.5], [0.0, 0.01, 0.02]
+    cam = geo.look_at(eye, target)  # up = +y
+    _assert_camera(cam, eye, target)
+    # OpenCV: camera x right, y down; world up (+y) points to image up (camera -y).
+    assert cam[1, :3] @ [0.0, 1.0, 0.0] < 0
+    assert cam[0, :3] @ np.cross(np.subtract(target, eye), [0.0, 1.0, 0.0]) > 0
+    # A point above the target (world +y) projects above the image centre (v < cy).
+    above = geo.apply_to_points(cam, np.array([[0.0, 0.11, 0.02]]))
+    uv, _ = geo.project(_f32(above), _f32(K_NP))
+    assert uv[0, 1] < K_NP[1, 2]
+    # Looking along `up` (degenerate) still gives a rigid camera; so does up = z looking
+    # down z (where the first fallback axis is degenerate too).
+    for eye, target, up in (([0, 1, 0], [0, 0, 0], (0, 1, 0)),
+                            ([0, 0, 2], [0, 0, 0], (0, 0, 1))):
+        _assert_camera(geo.look_at(eye, target, up), eye, target)
+    with pytest.raises(ValueError, match="coincide"):
+        geo.look_at([1, 2, 3], [1, 2, 3])
+
+
+def test_orbit_camera():
+    center = np.array([0.1, 0.0, 0.05])
+    for az, el, up in ((30, 20, (0, 0, 1)), (200, -40, (0, 1, 0)), (0, 89, (1, 0, 0))):
+        cam = geo.orbit_camera(center, 0.4, az, el, up=up)
+        eye = -cam[:3, :3].T @ cam[:3, 3]
+        _assert_camera(cam, eye, center)
+        np.testing.assert_allclose(np.linalg.norm(eye - center), 0.4, rtol=1e-12)
+        np.testing.assert_allclose((eye - center) @ np.asarray(up, float),
+                                   0.4 * np.sin(np.deg2rad(el)), atol=1e-12)
+
+
+def test_novel_view_camera_definition_and_autodiff():
+    rot = geo.random_rotation(jax.random.PRNGKey(1), (3,))
+    center = _f32([0.02, -0.01, 0.05])
+    cTh, k = geo.novel_view_camera(rot, center, 0.5, 2.0, 32)
+    chex.assert_shape([cTh, k], [(3, 4, 4), (3, 3)])
+    # x_c = R (x_h - center) + (0, 0, d); the centre projects to the image centre.
+    pts = _f32(np.random.default_rng(2).normal(scale=0.05, size=(7, 3)))
+    want = np.einsum("nij,vj->nvi", np.asarray(rot, np.float64),
+                     np.asarray(pts - center, np.float64)) + [0.0, 0.0, 0.5]
+    np.testing.assert_allclose(geo.apply_to_points(cTh, pts), want, atol=1e-6)
+    np.testing.assert_allclose(k, [[64.0, 0, 15.5], [0, 64.0, 15.5], [0, 0, 1]])
+    uv, depth = geo.project(geo.apply_to_points(cTh, center[None]), k)
+    np.testing.assert_allclose(uv[:, 0], 15.5, atol=1e-4)
+    np.testing.assert_allclose(depth[:, 0], 0.5, atol=1e-6)
+    assert np.all(geo.is_rigid(cTh))
+    # jit / vmap agree with the broadcast batch; finite gradients in rotation and centre.
+    one = jax.jit(geo.novel_view_camera, static_argnums=(2, 3, 4))
+    np.testing.assert_allclose(jax.vmap(lambda r: one(r, center, 0.5, 2.0, 32)[0])(rot), cTh,
+                               atol=1e-7)
+
+    def loss(r, c):
+        tf, kk = geo.novel_view_camera(r, c, 0.5, 2.0, 32)
+        return jnp.sum(geo.project(geo.apply_to_points(tf, pts), kk)[0] ** 2)
+
+    _assert_finite(jax.jit(jax.grad(loss, argnums=(0, 1)))(rot[0], center))
+
+
+def test_prior_training_cameras_are_the_sds_cameras():
+    """The prior is valid only for the views it was trained on: the cameras the prior data
+    renders from (`prior_data.view_cameras`, with the prior-data config) must be the novel
+    views SDS renders (`geometry.camera.novel_view_camera`, reconstruction config)."""
+    from hoijax.data import prior_data
+    from hoijax.runtime import repo_config
+    data_config = repo_config("prior_data.py")
+    view, size = data_config.view, data_config.image_size
+    sds = repo_config("reconstruct.py").sds
+    assert (view.distance, view.focal_factor) == (sds.view_distance, sds.focal_factor)
+    hand = np.random.default_rng(3).normal([0.0, 0.02, 0.08], 0.04, size=(50, 3))
+    rots = np.asarray(geo.random_rotation(jax.random.PRNGKey(4), (5,)), np.float64)
+    cTh, k = prior_data.view_cameras(hand, rots, view, size)
+    assert cTh.dtype == np.float64 and cTh.shape == (5, 4, 4)
+    sds_camera = jax.jit(geo.novel_view_camera, static_argnums=(2, 3, 4))
+    for r, tf in zip(rots, cTh):  # SDS draws one rotation at a time, in jnp
+        tf_sds, k_sds = sds_camera(jnp.asarray(r, jnp.float32),
+                                   jnp.asarray(hand.mean(0), jnp.float32),
+                                   sds.view_distance, sds.focal_factor, size)
+        np.testing.assert_allclose(tf, tf_sds, atol=1e-6)
+        np.testing.assert_allclose(k, k_sds, rtol=1e-6)
+    assert prior_data.novel_view_camera is geo.novel_view_camera  # the older import path
 
 
 if __name__ == "__main__":

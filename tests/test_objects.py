@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from hoijax.data.synthetic.objects import (CATEGORIES, object_mesh, object_sdf,
-                                           sample_params)
+from hoijax.data.synthetic.objects import (CATEGORIES, canonical_category, clip_name,
+                                           object_mesh, object_sdf, sample_params)
 
 # Realistic overall sizes (largest extent, metres) per category.
 SIZE_RANGE = {"mug": (0.09, 0.17), "bottle": (0.16, 0.24), "kettle": (0.17, 0.30),
@@ -59,3 +59,26 @@ def test_sampling_is_deterministic_and_validated():
     assert a == b
     with pytest.raises(ValueError, match="unknown category 'spoon'"):
         sample_params("spoon", np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("spelling", ["toy car", "toy_car", "toycar", "ToyCar", "TOY CAR",
+                                      "toy-car", "Toy_Car", " toy  car ", "toy - car"])
+def test_canonical_category_toy_car(spelling):
+    assert canonical_category(spelling) == "toy car"
+    assert clip_name(spelling, 0) == "toy_car_0"
+
+
+@pytest.mark.parametrize("spelling", ["mug", "Mug", "MUG", " mug", "m_u-g"])
+def test_canonical_category_other(spelling):
+    assert canonical_category(spelling) == "mug"
+    assert clip_name(spelling, 12) == "mug_12"
+
+
+def test_canonical_category_is_identity_on_categories_and_refuses_unknown():
+    assert [canonical_category(c) for c in CATEGORIES] == list(CATEGORIES)
+    for bad in ("teapot", "toy", "car", "", "toy car 2", None):
+        with pytest.raises(ValueError, match=f"unknown category {bad!r}; choose from mug, "
+                                             "bottle, kettle, bowl, knife, toy car"):
+            canonical_category(bad)
+    with pytest.raises(ValueError, match="'spoon'"):
+        clip_name("spoon", 0)

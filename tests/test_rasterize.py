@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from hoijax import viz
+from hoijax.geometry.camera import orbit_camera
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.render.rasterize import rasterize
 from hoijax.render.reference import raycast_mesh
 
@@ -33,8 +34,8 @@ def _intrinsics(focal, image_size=SIZE):
 def hand_scene(standin_right):
     """The stand-in hand seen from above and behind, in the camera frame."""
     verts = np.asarray(standin_right.v_template, np.float64)
-    cam = viz.orbit_camera(verts.mean(0), 0.33, 70, 50)
-    verts_c = verts @ cam[:3, :3].T + cam[:3, 3]
+    cam = orbit_camera(verts.mean(0), 0.33, 70, 50)
+    verts_c = apply_to_points(cam, verts)
     K = _intrinsics(55.0)
     depth, face, bary = raycast_mesh(verts_c, np.asarray(standin_right.faces), K, SIZE)
     return verts_c, np.asarray(standin_right.faces), K, depth, face, bary

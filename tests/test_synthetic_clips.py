@@ -68,10 +68,16 @@ def test_tracker_noise_failures_and_exactness():
 
 def test_cli_plans_and_refuses_bad_arguments(tmp_path):
     jobs = plan_clips("all", 0, 2, str(tmp_path / "batch"))
-    assert len(jobs) == 12 and jobs[0][2].endswith("mug_0000")
+    assert len(jobs) == 12 and jobs[0][2].endswith("mug_0") and jobs[1][2].endswith("mug_1")
+    assert jobs[-1] == ("toy car", 1, str(tmp_path / "batch" / "toy_car_1"))
+    for spelling in ("toy car", "toy_car", "toycar", "ToyCar"):  # any spelling, one name
+        assert plan_clips(spelling, 3, 1, str(tmp_path / "b")) == [
+            ("toy car", 3, str(tmp_path / "b" / "toy_car_3"))]
+    assert plan_clips("ALL", 0, None, str(tmp_path / "all"))[0][0] == "mug"
     assert plan_clips("mug", 5, None, str(tmp_path / "one")) == [("mug", 5, str(tmp_path /
                                                                                 "one"))]
-    with pytest.raises(ValueError, match="--category='teapot'"):
+    with pytest.raises(ValueError, match="--category='teapot': unknown category 'teapot'; "
+                                         "choose from mug, .*toy car"):
         plan_clips("teapot", 0, None, str(tmp_path / "x"))
     with pytest.raises(ValueError, match="already exists"):
         plan_clips("mug", 0, None, str(tmp_path))

@@ -5,8 +5,9 @@
 
 Every sample is one view of one grasp: a rotation drawn uniformly from SO(3) turns the
 hand-object pair about the hand's centre, which sits `view.distance` in front of a camera
-with focal `view.focal_factor * size` pixels (`novel_view_camera`, the same cameras that SDS
-renders from during reconstruction). The hand and the object are rendered separately
+with focal `view.focal_factor * size` pixels (`view_cameras`, made by
+`hoijax.geometry.camera.novel_view_camera`: the same cameras that SDS renders from during
+reconstruction). The hand and the object are rendered separately
 (binary masks: the hand mesh by the rasterizer's hard z-buffer, a synthetic object by
 sphere tracing its exact SDF, an object mesh from a clip by the rasterizer) into the
 prior's channel layouts (`hoijax.render.geometry_images`): object (size,size,5), hand
@@ -40,14 +41,15 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from hoijax.data.synthetic.objects import object_sdf
+from hoijax.data.synthetic.objects import CATEGORIES, object_sdf
+from hoijax.data.synthetic.split import held_out_seeds
+# novel_view_camera is also imported from here by older callers (recon).
+from hoijax.geometry.camera import novel_view_camera
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.render.geometry_images import (hand_geometry_image, object_geometry_image,
                                            reference_depth)
 from hoijax.render.rasterize import pad_faces, rasterize
 from hoijax.render.sphere_trace import render_sdf_hard
-
-from hoijax.data.synthetic.objects import CATEGORIES
-from hoijax.data.synthetic.split import held_out_seeds
 
 MANIFEST = "manifest.json"
 
@@ -65,15 +67,15 @@ class GraspSample:
     analytic: tuple | None = None
 
 
-def novel_view_camera(rotation, center, distance, focal_factor, size):
-    """cTh (4,4) and K (3,3) for a camera looking at `center` (hand frame) from `distance`
-    metres, the hand frame turned by `rotation` (3,3): x_c = R (x_h - center) + (0,0,d)."""
-    cTh = np.eye(4)
-    cTh[:3, :3] = rotation
-    cTh[:3, 3] = np.array([0.0, 0.0, distance]) - rotation @ center
-    f = focal_factor * size
-    K = np.array([[f, 0.0, (size - 1) / 2], [0.0, f, (size - 1) / 2], [0.0, 0.0, 1.0]])
-    return cTh, K
+def view_cameras(hand_verts, rotations, view, size):
+    """The cameras of a grasp's training views: cTh (N,4,4) float64 and K (3,3).
+
+    hand_verts (V,3) hand frame; rotations (N,3,3); view.distance, view.focal_factor.
+    `novel_view_camera` about the hand's mean vertex, as SDS renders its novel views.
+    """
+    cTh, K = novel_view_camera(rotations, hand_verts.mean(0), view.distance,
+                               view.focal_factor, size)
+    return np.asarray(cTh, np.float64), np.asarray(K, np.float64)
 
 
 def _geometry_images(hand, obj, fallback_depth):
@@ -121,13 +123,8 @@ def render_analytic_pairs(hand_c, hand_faces, hand_code, cTo, K, fallback_depth,
 
 def render_views(sample: GraspSample, hand_faces, hand_code, rotations, view, size):
     """(N,size,size,5), (N,size,size,7) float32 for N rotations (N,3,3)."""
-    center = sample.hand_verts.mean(0)
-    cams = [novel_view_camera(r, center, view.distance, view.focal_factor, size)
-            for r in rotations]
-    cTh = np.stack([c[0] for c in cams])
-    K = cams[0][1]
-    to_cam = lambda x: (np.einsum("nij,vj->nvi", cTh[:, :3, :3], x)  # noqa: E731
-                        + cTh[:, None, :3, 3]).astype(np.float32)
+    cTh, K = view_cameras(sample.hand_verts, rotations, view, size)
+    to_cam = lambda x: apply_to_points(cTh, np.asarray(x)).astype(np.float32)  # noqa: E731
     if sample.analytic is not None:
         category, params, hTo = sample.analytic
         obj, hand = render_analytic_pairs(
@@ -175,7 +172,6 @@ def clip_folders(pattern: str) -> list:
 def clip_grasps(model, config, folders):
     """Yields a GraspSample per ground-truth frame (every clip_frame_stride-th) of clips."""
     from hoijax.data.clip import load_clip
-    from hoijax.data.synthetic.clips import apply
     from hoijax.hand.model import mano_forward
     forward = jax.jit(mano_forward)
     for folder in folders:
@@ -186,7 +182,7 @@ def clip_grasps(model, config, folders):
         for t in range(0, clip.num_frames, config.clip_frame_stride):
             hand = np.asarray(forward(model, jnp.asarray(gt["hA"][t], jnp.float32),
                                       jnp.asarray(beta[t], jnp.float32)).vertices)
-            yield GraspSample(hand, apply(gt["hTo"][t], np.asarray(mesh.vertices)),
+            yield GraspSample(hand, apply_to_points(gt["hTo"][t], np.asarray(mesh.vertices)),
                               np.asarray(mesh.faces), clip.category)
 
 

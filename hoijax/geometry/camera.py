@@ -6,10 +6,17 @@
   (u, v) = (j, i); the image covers [-0.5, W - 0.5] x [-0.5, H - 0.5].
 - `image_size` is always (H, W), static Python ints.
 - `depth` is the camera-frame z coordinate (not the distance along the ray).
+
+Everything is jax.numpy (jit / vmap / grad safe) except `look_at` and `orbit_camera`:
+those place cameras in offline scene setup (synthetic clips, previews, figures), take
+numpy or Python input, branch on the data and return numpy float64 (4, 4), so generated
+data keeps its float64 precision.
 """
 import jax.numpy as jnp
+import numpy as np
 
 from hoijax.geometry.math import clamp_away_from_zero, matmul, safe_normalize, transpose
+from hoijax.geometry.transforms import make_transform
 
 
 def intrinsics(fx, fy, cx, cy):
@@ -93,3 +100,66 @@ def rescale_intrinsics(K, old_size, new_size):
                        [0.0, sy, 0.5 * sy - 0.5],
                        [0.0, 0.0, 1.0]], dtype=K.dtype)
     return matmul(scale, K)
+
+
+def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> np.ndarray:
+    """cTw (4, 4) numpy float64 of a camera at `eye` looking at `target` (world frame).
+
+    eye, target, up (3,) -> (4, 4): camera z points from eye to target, x = z cross up
+    (right), y = z cross x (down, so `up` appears up in the image). If z is parallel to
+    `up`, the world z axis (then y) stands in for it. Raises ValueError if eye == target.
+    """
+    eye, target, up = (np.asarray(x, float) for x in (eye, target, up))
+    z = target - eye
+    length = np.linalg.norm(z)
+    if not length > 0:
+        raise ValueError(f"look_at: eye {eye} and target {target} coincide")
+    z = z / length
+    for axis in (up, np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])):
+        x = np.cross(z, axis)  # right = forward x up (OpenCV: x right, y down, z forward)
+        if np.linalg.norm(x) >= 1e-8:
+            break
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    cam = np.eye(4)
+    cam[:3, :3] = np.stack([x, y, z])
+    cam[:3, 3] = -cam[:3, :3] @ eye
+    return cam
+
+
+def orbit_camera(center, radius, azimuth_deg, elevation_deg,
+                 up=(0.0, 1.0, 0.0)) -> np.ndarray:
+    """cTw (4, 4) numpy float64 of a camera on a sphere about `center` looking at it.
+
+    center (3,); radius (metres); azimuth about `up` and elevation above the plane
+    orthogonal to `up`, in degrees (azimuth 0 lies along up x (1, 0, 0), or up x (0, 0, 1)
+    when `up` is close to the x axis).
+    """
+    az, el = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
+    up = np.asarray(up, float)
+    # An orthonormal frame with `up` as the pole.
+    a = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 0.0, 1.0])
+    a /= np.linalg.norm(a)
+    b = np.cross(up, a)
+    offset = radius * (np.cos(el) * (np.cos(az) * a + np.sin(az) * b) + np.sin(el) * up)
+    return look_at(np.asarray(center) + offset, center, up)
+
+
+def novel_view_camera(rotation, center, distance, focal_factor, size):
+    """The prior's view of a hand: the cameras of its training data and of SDS.
+
+    The hand frame is turned by `rotation` about `center` (hand frame), which then sits
+    `distance` metres straight ahead: x_c = R (x_h - center) + (0, 0, distance). The square
+    image is `size` pixels with focal `focal_factor * size` and its principal point at the
+    image centre ((size - 1) / 2, pixel-centre convention).
+
+    rotation (..., 3, 3), center (..., 3) (batch dims broadcast), distance and
+    focal_factor scalars, size a Python int -> (cTh (..., 4, 4), K (3, 3)) float32.
+    jit / vmap / grad safe (differentiable in rotation, center and distance).
+    """
+    rotation, center = jnp.asarray(rotation, jnp.float32), jnp.asarray(center, jnp.float32)
+    ahead = jnp.asarray(distance, jnp.float32) * jnp.array([0.0, 0.0, 1.0], jnp.float32)
+    cTh = make_transform(rotation, ahead - matmul(rotation, center[..., None])[..., 0])
+    f = focal_factor * size
+    c = (size - 1) / 2
+    return cTh, intrinsics(f, f, c, c)

@@ -11,6 +11,7 @@ All functions broadcast over leading dims and are jit / vmap / grad safe: small-
 cases use the double-`jnp.where` trick with Taylor series, so values and gradients are
 finite and accurate at and near zero angle.
 """
+import jax
 import jax.numpy as jnp
 
 from hoijax.geometry.math import matmul, safe_normalize, safe_sqrt
@@ -162,3 +163,12 @@ def rot6d_to_matrix(x):
 def matrix_to_rot6d(r):
     """First two columns of R, concatenated [c0, c1]. (..., 3, 3) -> (..., 6)."""
     return jnp.concatenate([r[..., :, 0], r[..., :, 1]], axis=-1)
+
+
+def random_rotation(key, shape=()):
+    """Rotation matrices uniform over SO(3): normalised standard-Gaussian quaternions.
+
+    key a jax PRNG key, shape a tuple of batch dims -> (*shape, 3, 3) float32.
+    """
+    q = jax.random.normal(key, tuple(shape) + (4,))
+    return quaternion_to_matrix(safe_normalize(q))

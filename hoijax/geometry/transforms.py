@@ -2,8 +2,14 @@
 
 Naming: `aTb` maps points in frame b to frame a, x_a = aTb @ x_b, so
 compose(aTb, bTc) = aTc and invert_rigid(aTb) = bTa. Leading dims broadcast.
+
+All functions are jax.numpy, except that `apply_to_points` / `apply_to_directions` given
+only numpy (or Python) inputs compute in numpy float64 and return numpy float64: data
+generation is float64 numpy, and a detour through float32 would change generated data.
 """
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hoijax.geometry.math import matmul, transpose
 
@@ -36,14 +42,32 @@ def invert_rigid(aTb):
     return make_transform(r_inv, -matmul(r_inv, t[..., None])[..., 0])
 
 
+def _all_numpy(*arrays):
+    """True if no argument is a jax array (or tracer): then numpy float64 is used."""
+    return not any(isinstance(a, jax.Array) for a in arrays)
+
+
 def apply_to_points(aTb, x_b):
-    """x_a = R x_b + t. aTb (..., 4, 4), x_b (..., N, 3) -> (..., N, 3)."""
+    """x_a = R x_b + t. aTb (..., 4, 4), x_b (..., N, 3) -> (..., N, 3); batch dims
+    broadcast (e.g. (T, 4, 4) with (V, 3) or (T, V, 3) -> (T, V, 3)).
+
+    jax inputs: jnp at HIGHEST precision; numpy-only inputs: numpy float64.
+    """
+    if _all_numpy(aTb, x_b):
+        aTb, x_b = np.asarray(aTb, np.float64), np.asarray(x_b, np.float64)
+        return x_b @ np.swapaxes(aTb[..., :3, :3], -1, -2) + aTb[..., None, :3, 3]
     r, t = split_transform(aTb)
     return matmul(x_b, transpose(r)) + t[..., None, :]
 
 
 def apply_to_directions(aTb, d_b):
-    """d_a = R d_b (rotation only). aTb (..., 4, 4), d_b (..., N, 3) -> (..., N, 3)."""
+    """d_a = R d_b (rotation only). aTb (..., 4, 4), d_b (..., N, 3) -> (..., N, 3).
+
+    jax inputs: jnp at HIGHEST precision; numpy-only inputs: numpy float64.
+    """
+    if _all_numpy(aTb, d_b):
+        aTb, d_b = np.asarray(aTb, np.float64), np.asarray(d_b, np.float64)
+        return d_b @ np.swapaxes(aTb[..., :3, :3], -1, -2)
     r, _ = split_transform(aTb)
     return matmul(d_b, transpose(r))
 

@@ -16,7 +16,8 @@ from absl import app, flags
 
 from hoijax.data.synthetic.clips import plan_clips
 
-_CATEGORY = flags.DEFINE_string("category", "mug", "Object category, or 'all'.")
+_CATEGORY = flags.DEFINE_string("category", "mug", "Object category, any spelling ('toy car', "
+                                "toy_car, ToyCar), or 'all'.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the object, grasp, motion and noise.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 8, "Frames per clip.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Frame size in pixels (square).")

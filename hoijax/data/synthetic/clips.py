@@ -31,10 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from hoijax import viz
 from hoijax.data.synthetic.grasp import Grasp, surface_samples, synthesize_grasp
-from hoijax.data.synthetic.objects import CATEGORIES, object_mesh, object_sdf, sample_params
+from hoijax.data.synthetic.objects import (CATEGORIES, canonical_category, clip_name,
+                                           object_mesh, object_sdf, sample_params)
+from hoijax.geometry.camera import look_at
 from hoijax.geometry.mesh import unique_edges
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand.anatomy import back_direction
 from hoijax.hand.model import ManoModel, mano_forward
 from hoijax.render.rasterize import pad_faces, rasterize
@@ -83,11 +85,6 @@ def rigid(rot, trans) -> np.ndarray:
     return out
 
 
-def apply(T, x):
-    """4x4 transform T applied to points x (...,3)."""
-    return x @ T[:3, :3].T + T[:3, 3]
-
-
 def grasp_object(model: ManoModel, category: str, seed: int) -> tuple[dict, Grasp]:
     """Object parameters from `seed` and a grasp that penetrates at most MAX_PENETRATION.
 
@@ -117,7 +114,8 @@ def hand_object_distances(model, category, params, hTo, poses, betas) -> np.ndar
                                         jnp.asarray(betas, jnp.float32)), np.float64)
     oTh = np.linalg.inv(hTo)
     edges = jnp.asarray(unique_edges(np.asarray(model.faces))[0])
-    samples = jax.vmap(lambda v: surface_samples(v, edges))(jnp.asarray(apply(oTh, verts_h)))
+    verts_o = jnp.asarray(apply_to_points(oTh, verts_h))
+    samples = jax.vmap(lambda v: surface_samples(v, edges))(verts_o)
     return np.asarray(jnp.min(object_sdf(category, params, samples), axis=-1))
 
 
@@ -155,12 +153,12 @@ def camera_track(model, verts_h, center_h, spec, rng) -> tuple[np.ndarray, np.nd
     for a, dist in zip(angles, distance):
         direction = Rotation.from_rotvec(a * axis).apply(start)
         target = center_h + rng.normal(scale=0.004, size=3)  # hand-held jitter
-        cam = viz.look_at(target + dist * direction, target, up=axis)  # pans around axis
+        cam = look_at(target + dist * direction, target, up=axis)  # pans around axis
         roll = Rotation.from_rotvec([0, 0, rng.normal(scale=0.03)]).as_matrix()
         cams.append(rigid(roll, np.zeros(3)) @ cam)
     cTh = np.stack(cams)
     # Focal length: hand and object fill about 85% of the frame (a tracker's crop).
-    pts_c = np.einsum("tij,vj->tvi", cTh[:, :3, :3], verts_h) + cTh[:, None, :3, 3]
+    pts_c = apply_to_points(cTh, verts_h)  # (T,V,3)
     half_extent = np.max(np.abs(pts_c[..., :2] / pts_c[..., 2:3]), axis=(1, 2)).max()
     size = spec.image_size
     focal = 0.85 * (size / 2) / half_extent
@@ -229,7 +227,7 @@ def corrupt_estimates(cTh, poses, betas, center_h, noise: TrackerNoise, rng) -> 
         * noise.failure_translation_m
     out = []
     for t in range(T):
-        centre_c = apply(cTh[t], center_h)
+        centre_c = apply_to_points(cTh[t], center_h[None])[0]
         # Rotate about the hand centre in the camera frame, then shift.
         err = rigid(rot[t], centre_c - rot[t] @ centre_c + trans[t])
         out.append(err @ cTh[t])
@@ -252,12 +250,12 @@ def generate_clip(model: ManoModel, spec: ClipSpec) -> dict:
     verts_h = np.asarray(_hand_vertices(model, jnp.asarray(poses, jnp.float32),
                                         jnp.asarray(grasp.betas, jnp.float32)), np.float64)
     mesh = object_mesh(spec.category, params)
-    obj_h = apply(grasp.hTo, mesh.vertices)
+    obj_h = apply_to_points(grasp.hTo, np.asarray(mesh.vertices))
     center_h = 0.5 * (verts_h[0].mean(0) + obj_h.mean(0))
     cTh, K = camera_track(model, np.concatenate([verts_h[0], obj_h]), center_h, spec,
                           rng)
-    hand_c = np.einsum("tij,tvj->tvi", cTh[:, :3, :3], verts_h) + cTh[:, None, :3, 3]
-    obj_c = np.einsum("tij,vj->tvi", cTh[:, :3, :3], obj_h) + cTh[:, None, :3, 3]
+    hand_c = apply_to_points(cTh, verts_h)  # (T,V,3)
+    obj_c = apply_to_points(cTh, obj_h)  # (T,U,3)
     hand_mask, obj_mask, images = render_frames(
         hand_c, np.asarray(model.faces), obj_c, np.asarray(mesh.faces), K, spec.image_size,
         OBJECT_COLORS[spec.category])
@@ -276,17 +274,18 @@ def generate_clip(model: ManoModel, spec: ClipSpec) -> dict:
                            grasp_contacts=grasp.contacts))
 
 
-def clip_name(category: str, seed: int) -> str:
-    return f"{category.replace(' ', '_')}_{seed:04d}"
-
-
 def plan_clips(category, seed, num_clips, out) -> list:
     """[(category, seed, folder)] for the clip command line (one clip into `out`, or a batch
-    of folders <category>_<seed> under it); raises ValueError on bad arguments."""
-    categories = CATEGORIES if category == "all" else (category,)
-    if category != "all" and category not in CATEGORIES:
-        raise ValueError(f"--category={category!r}: choose one of {CATEGORIES} or 'all'")
-    if num_clips is None and category != "all":
+    of folders `clip_name(category, seed)` under it, e.g. toy_car_0); raises ValueError on
+    bad arguments. `category` is any spelling of one (`canonical_category`), or 'all'."""
+    every = category.strip().lower() == "all"
+    if not every:
+        try:
+            category = canonical_category(category)
+        except ValueError as e:
+            raise ValueError(f"--category={category!r}: {e}; or 'all'") from None
+    categories = CATEGORIES if every else (category,)
+    if num_clips is None and not every:
         jobs = [(category, seed, out)]
     else:
         jobs = [(c, s, os.path.join(out, clip_name(c, s))) for c in categories

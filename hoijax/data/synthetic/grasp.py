@@ -22,6 +22,7 @@ from scipy.spatial.transform import Rotation
 
 from hoijax.data.synthetic.objects import object_sdf
 from hoijax.geometry.rotations import axis_angle_to_matrix
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand.anatomy import back_direction
 from hoijax.geometry.mesh import unique_edges
 from hoijax.hand.model import ManoModel, full_hand_pose, mano_forward
@@ -197,7 +198,7 @@ def _finish(model, category, params, variables, palm, edges) -> Grasp:
     oTh = np.eye(4)
     oTh[:3, :3], oTh[:3, 3] = rot, o_t
     hTo = np.linalg.inv(oTh)
-    verts_o = np.asarray(out.vertices, np.float64) @ rot.T + o_t
+    verts_o = apply_to_points(oTh, np.asarray(out.vertices, np.float64))
     d_all = np.asarray(object_sdf(category, params, surface_samples(verts_o, edges)))
     d = d_all[:len(verts_o)]
     parts = [np.min(np.abs(d[ids])) for ids in contact_parts(model)]

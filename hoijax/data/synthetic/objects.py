@@ -25,7 +25,32 @@ import trimesh
 
 from hoijax.geometry import sdf as S
 
+# The canonical names: the shipped prior's text prompts were trained on them ("toy car").
 CATEGORIES = ("mug", "bottle", "kettle", "bowl", "knife", "toy car")
+
+
+def _spelling_key(name: str) -> str:
+    """'Toy-Car', 'toy_car', 'toycar', ' toy car ' -> 'toycar'."""
+    return "".join(ch for ch in name.lower() if not ch.isspace() and ch not in "_-")
+
+
+def canonical_category(name: str) -> str:
+    """The name in CATEGORIES for any spelling of a category: any case, with spaces,
+    underscores, hyphens or nothing between words ('toy_car', 'ToyCar' -> 'toy car').
+
+    Raises ValueError naming the input and the choices for an unknown category.
+    """
+    found = {_spelling_key(c): c for c in CATEGORIES}.get(
+        _spelling_key(name) if isinstance(name, str) else None)
+    if found is None:
+        raise ValueError(f"unknown category {name!r}; choose from {', '.join(CATEGORIES)} "
+                         "(any case; words joined by spaces, '_', '-' or nothing)")
+    return found
+
+
+def clip_name(category: str, seed: int) -> str:
+    """The name of the synthetic clip (category, seed): ('toy car', 0) -> 'toy_car_0'."""
+    return f"{canonical_category(category).replace(' ', '_')}_{int(seed)}"
 
 
 def _u(rng, lo, hi):
