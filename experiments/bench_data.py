@@ -11,7 +11,6 @@ images at 32x32). Writes experiments/results/data.json (merged with earlier keys
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -19,7 +18,14 @@ import sys
 import tempfile
 import time
 
+from absl import app, flags
 from benchlib import default_path, write_results
+
+_PRIOR_DATA = flags.DEFINE_string(
+    "prior_data", "", "Folder written by hoijax.data.prior_data whose manifest's wall time "
+    "to report (empty: skip).")
+_OUT = flags.DEFINE_string("out", default_path("data"),
+                           "Results JSON (merged with its earlier keys).")
 
 
 def cli_clip_seconds(tmp):
@@ -47,11 +53,8 @@ def in_process_seconds(tmp):
     return times
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prior_data", default="")
-    parser.add_argument("--out", default=default_path("data"))
-    args = parser.parse_args()
+def main(argv):
+    del argv
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         results["clip_8_frames_cli_s"] = cli_clip_seconds(tmp)
@@ -60,16 +63,16 @@ def main():
         results["clip_8_frames_warm_s"] = min(times[1:])
     print(f"8-frame 128x128 mug clip: {results['clip_8_frames_cli_s']:.1f} s from the command "
           f"line, {results['clip_8_frames_warm_s']:.1f} s per further clip in one process")
-    if args.prior_data:
-        with open(os.path.join(args.prior_data, "manifest.json")) as f:
+    if _PRIOR_DATA.value:
+        with open(os.path.join(_PRIOR_DATA.value, "manifest.json")) as f:
             manifest = json.load(f)
         results["prior_data"] = dict(samples=manifest["num_samples"],
                                      image_size=manifest["image_size"],
                                      seconds=manifest["seconds"])
         print(f"prior data: {manifest['num_samples']} images of {manifest['image_size']}px "
               f"in {manifest['seconds']:.0f} s")
-    write_results(results, args.out, merge=True)
+    write_results(results, _OUT.value, merge=True)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -9,13 +9,13 @@ The issue's target statistics use 100 grasps per category (about 25 min on 2 cor
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 import jax.numpy as jnp
 import mediapy
 import numpy as np
+from absl import app, flags
 from benchlib import RESULTS_DIR, default_path, write_results
 
 from hoijax import viz
@@ -24,6 +24,10 @@ from hoijax.data.synthetic.objects import CATEGORIES, object_mesh, sample_params
 from hoijax.geometry.camera import orbit_camera
 from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand import load_standin, mano_forward
+
+_GRASPS_PER_CATEGORY = flags.DEFINE_integer("grasps_per_category", 1,
+                                            "Grasps (fresh objects, seeds 0..n-1) per category.")
+_OUT = flags.DEFINE_string("out", default_path("grasp"), "Results JSON.")
 
 
 def preview(model, category, params, grasp):
@@ -42,16 +46,13 @@ def preview(model, category, params, grasp):
                             size=240, colors=colors) for az, el in ((40, 25), (220, 35))]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grasps_per_category", type=int, default=1)
-    parser.add_argument("--out", default=default_path("grasp"))
-    args = parser.parse_args()
+def main(argv):
+    del argv
     model = load_standin("right")
     results, images = {}, []
     for category in CATEGORIES:
         rows = []
-        for i in range(args.grasps_per_category):
+        for i in range(_GRASPS_PER_CATEGORY.value):
             params = sample_params(category, np.random.default_rng(i))
             start = time.time()
             grasp = synthesize_grasp(model, category, params, seed=i)
@@ -71,8 +72,8 @@ def main():
               f"{r['max_penetration_mm']:.2f} mm, contacts {r['mean_contacts']:.1f}/6, "
               f"over 2 mm {r['over_2mm']}/{r['grasps']}, {r['seconds_per_grasp']:.1f} s/grasp")
     mediapy.write_image(os.path.join(RESULTS_DIR, "grasps_preview.png"), viz.grid(images, 4))
-    write_results(results, args.out)
+    write_results(results, _OUT.value)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -15,7 +15,6 @@ Both run float32 on all CPU cores. The stand-in has 1074 vertices; the official 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import tempfile
@@ -23,9 +22,12 @@ import tempfile
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import app, flags
 from benchlib import best_seconds, default_path, write_results
 
 from hoijax.hand import load_standin, mano_forward, save_mano_pickle
+
+_OUT = flags.DEFINE_string("out", default_path("mano"), "Results JSON.")
 
 
 def random_inputs(num, seed=0, pca=None):
@@ -108,10 +110,8 @@ def throughput_smplx(path, batch, backward):
     return batch / best_seconds(run)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=default_path("mano"))
-    args = parser.parse_args()
+def main(argv):
+    del argv
     try:
         import smplx  # noqa: F401
         import torch
@@ -146,8 +146,8 @@ def main():
                 print(f"  {batch:5d} {row['pass_']:>8s} {row['hoijax']:10.0f} "
                       f"{row.get('smplx', float('nan')):10.0f}")
         results["throughput_hands_per_s"] = rows
-    write_results(results, args.out)
+    write_results(results, _OUT.value)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -17,7 +17,6 @@ which includes the ~0.3 GB of the JAX runtime, reported separately) is its own.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -25,9 +24,14 @@ import subprocess
 import sys
 
 import numpy as np
+from absl import app, flags
 from benchlib import best_seconds, default_path, write_results
 
 SIZES = (64, 128, 256)
+
+_OUT = flags.DEFINE_string("out", default_path("render"), "Results JSON.")
+_CHILD = flags.DEFINE_string("child", None, "Internal: run one speed figure "
+                             "(kind:arg:backward) and print it as JSON (used by the parent).")
 
 
 def hand_scene(size, view):
@@ -166,13 +170,10 @@ def _run_child(task):
     return json.loads(line[len("RESULT "):])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=default_path("render"))
-    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        return _child(args.child)
+def main(argv):
+    del argv
+    if _CHILD.value:
+        return _child(_CHILD.value)
     import jax
     results = dict(device=str(jax.devices()[0]), cpu_count=os.cpu_count())
     print("rasterizer accuracy vs a brute-force ray caster (4 views of the posed hand):")
@@ -199,8 +200,8 @@ def main():
         print(f"  {row['pass_']:8s} {row['rays_per_s']:10.0f} rays/s, "
               f"peak {row['peak_rss_mb']:.0f} MB")
     results["volume_speed"] = rows
-    write_results(results, args.out)
+    write_results(results, _OUT.value)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -8,23 +8,24 @@ moved with the joints), with and without the fitted pose blend shapes.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
 import numpy as np
-from benchlib import default_path, write_results
 import trimesh
+from absl import app, flags
+from benchlib import default_path, write_results
 
 from hoijax.hand import standin
 from hoijax.hand.poses import sample_natural_poses
 
+_OUT = flags.DEFINE_string("out", default_path("standin"), "Results JSON.")
+_NUM_POSES = flags.DEFINE_integer("num_poses", 50, "Held-out natural poses for the "
+                                  "surface deviation figures.")
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=default_path("standin"))
-    parser.add_argument("--num_poses", type=int, default=50)
-    args = parser.parse_args()
+
+def main(argv):
+    del argv
 
     start = time.time()
     arrays = standin.build_standin_arrays()
@@ -50,7 +51,7 @@ def main():
         regressor_joint_error_mm=round(float(np.abs(joints - design).max()) * 1e3, 4),
     )
     joints21 = np.concatenate([joints, tips])
-    poses = sample_natural_poses(joints21, "right", num=args.num_poses, seed=12345)
+    poses = sample_natural_poses(joints21, "right", num=_NUM_POSES.value, seed=12345)
     for name, posedirs in (("lbs_only", None), ("with_pose_correctives", arrays["posedirs"])):
         dev = np.concatenate([np.linalg.norm(standin.surface_offsets(
             verts, labels, arrays["weights"], joints, p, posedirs)[0], axis=-1) for p in poses])
@@ -59,8 +60,8 @@ def main():
             for k, f in (("mean", np.mean), ("p95", lambda x: np.percentile(x, 95)),
                          ("max", np.max))}
     print(json.dumps(results, indent=1))
-    write_results(results, args.out)
+    write_results(results, _OUT.value)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -11,13 +11,10 @@ writes experiments/results/benchmark_meshes.png.
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 from absl import app, flags
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import RESULTS_DIR  # noqa: E402
+from benchlib import RESULTS_DIR
 
 _VARIANTS = flags.DEFINE_list("variants", "full,no_prior", "Variant columns.")
 _CLIPS = flags.DEFINE_list("clips", "mug_0,bottle_0,kettle_0,bowl_0,knife_0,toy_car_0",
