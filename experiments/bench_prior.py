@@ -63,7 +63,7 @@ def throughput(variant, batch, steps):
 
 def heldout(checkpoint, data_path):
     from hoijax.data.prior_data import load_prior_data
-    from hoijax.models.prior import load_prior
+    from hoijax.diffusion.export import load_prior
     prior = load_prior(checkpoint)
     config = prior.config
     data = load_prior_data(data_path)
@@ -90,7 +90,7 @@ def category_grid(checkpoint, data_path, out_png, num_hands=4, seed=0):
 
     from hoijax.data.prior_data import load_prior_data
     from hoijax.diffusion.sampler import ddim_sample
-    from hoijax.models.prior import load_prior
+    from hoijax.diffusion.export import load_prior
     from hoijax.render.geometry_images import to_rgb
     prior = load_prior(checkpoint)
     config = prior.config

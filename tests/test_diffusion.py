@@ -1,4 +1,5 @@
-"""Tests for the prior: text, UNet, schedules, sampler, SDS, the sharded step, resume."""
+"""Tests for the prior: text, UNet, schedules, sampler, SDS, the sharded step, resume,
+export and loading."""
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from hoijax.diffusion import trainer
+from hoijax.diffusion import export, trainer
 from hoijax.diffusion.sampler import ddim_sample
 from hoijax.diffusion.schedules import make_schedule, predict_x0_eps, q_sample
 from hoijax.diffusion.sds import annealed_max_t, sds_loss
@@ -178,6 +179,20 @@ def test_train_checkpoint_and_resume_continue_the_run(tmp_path):
     np.testing.assert_allclose(losses_b, losses_a, rtol=1e-5)
     chex.assert_trees_all_close(resumed["params"], straight["params"], atol=1e-6)
 
+    # The run's latest checkpoint exports as a prior folder (what `python -m
+    # hoijax.train_prior` writes at the end) that load_prior reads back unchanged.
+    out = str(tmp_path / "prior")
+    assert export.export_latest(str(tmp_path / "b"), out, manifest=data["manifest"]) == 5
+    assert {"params.npz", "config.json", "categories.json", "metrics.jsonl", "loss.png",
+            "training.json"} <= set(os.listdir(out))
+    prior = export.load_prior(out)
+    assert jax.tree.structure(prior.params) == jax.tree.structure(resumed["ema"])
+    chex.assert_trees_all_equal(prior.params, jax.tree.map(np.asarray, resumed["ema"]))
+    assert prior.categories == ["mug", "bottle"] and prior.config.num_steps == 5
+    os.remove(os.path.join(out, "params.npz"))
+    with pytest.raises(FileNotFoundError, match="params.npz"):
+        export.load_prior(out)
+
 
 def test_train_refuses_non_finite_loss(tmp_path):
     data = _random_data()
@@ -190,7 +205,7 @@ SHARDED = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
     from hoijax import parallel
-    from hoijax.diffusion import trainer
+    from hoijax.diffusion import export, trainer
     from hoijax.diffusion.schedules import make_schedule
     from hoijax.models.text import category_tokens
     from hoijax.runtime import repo_config

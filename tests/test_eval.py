@@ -4,7 +4,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from hoijax.eval.metrics import (chamfer_mm, evaluate_reconstruction, fscore, icp_with_scale,
-                                 object_metrics, sample_surface, umeyama)
+                                 object_metrics, sample_surface)
 
 
 def _grid(spacing=0.01, n=10):
@@ -29,13 +29,19 @@ def test_known_offset_gives_known_chamfer_and_fscore():
     np.testing.assert_allclose(fscore(extra, pts, 5.0), 2 * p / (p + 1))
 
 
-def test_umeyama_recovers_a_similarity():
+def test_icp_recovers_a_proper_similarity_and_never_reflects():
     rng = np.random.default_rng(0)
-    src = rng.normal(size=(50, 3))
+    gt = rng.normal(size=(400, 3)) * np.array([0.05, 0.03, 0.02])
     rot = Rotation.random(random_state=1).as_matrix()
-    s, r, t = umeyama(src, 1.7 * src @ rot.T + np.array([0.1, -0.2, 0.3]))
-    np.testing.assert_allclose([s], [1.7], atol=1e-9)
-    np.testing.assert_allclose(r, rot, atol=1e-9)
+    t = np.array([0.1, -0.2, 0.3])
+    pred = (gt - t) @ rot / 1.7  # gt = 1.7 R pred + t
+    _, transform, err = icp_with_scale(pred, gt)
+    assert err < 1e-9
+    np.testing.assert_allclose(transform[:3, :3], 1.7 * rot, atol=1e-9)
+    np.testing.assert_allclose(transform[:3, 3], t, atol=1e-9)
+    # A mirror image has no exact proper alignment.
+    _, transform, err = icp_with_scale(pred * np.array([-1.0, 1.0, 1.0]), gt)
+    assert np.linalg.det(transform[:3, :3]) > 0 and err > 1e-3
 
 
 def test_scaled_rotated_copy_aligns_back():

@@ -1,5 +1,7 @@
 """Training the geometry-image prior: state, the data-parallel step, held-out evaluation,
-sample grids, and the resumable loop behind `python -m hoijax.train_prior`.
+sample grids, and the resumable loop behind `python -m hoijax.train_prior`. Writing a
+trained prior folder (and loading it) is hoijax.diffusion.export, which builds on this
+module; this module imports nothing of it.
 
 The train state is a plain dict pytree {step, params, opt_state, ema}; parameters are a
 pure dict of arrays (`nnx.to_pure_dict`) that `make_denoise_fn(graphdef)` merges inside
@@ -192,6 +194,7 @@ class MetricLog:
 
 
 def read_metrics(workdir: str) -> list:
+    """The records of workdir/metrics.jsonl in order ([] when there is none yet)."""
     path = os.path.join(workdir, "metrics.jsonl")
     if not os.path.isfile(path):
         return []
@@ -306,32 +309,3 @@ def evaluate(config, denoise, params, schedule, held_out, token_table, log, step
     os.makedirs(os.path.join(config.workdir, "samples"), exist_ok=True)
     mediapy.write_image(os.path.join(config.workdir, "samples", f"step_{step:07d}.png"), grid)
 
-
-def export_latest(workdir: str, out_dir: str) -> int:
-    """Writes the EMA parameters of a run's latest checkpoint as a prior folder
-    (`hoijax.models.prior`); returns the step exported."""
-    import ml_collections
-    import orbax.checkpoint as ocp
-
-    from hoijax.models.prior import export_prior
-    with open(os.path.join(workdir, "config.json")) as f:
-        config = ml_collections.ConfigDict(json.load(f))
-    _, params = init_model(config)
-    tx, _ = make_optimizer(config.optim, config.num_steps)
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, init_state(params, tx))
-    manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")))
-    step = manager.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"{workdir}/checkpoints: no checkpoint to export")
-    state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    data_manifest = os.path.join(config.data.path or os.path.join(workdir, "data"),
-                                 "manifest.json")
-    with open(data_manifest) as f:
-        manifest = json.load(f)
-    export_prior(workdir, out_dir, jax.device_get(state["ema"]), manifest["categories"])
-    record = dict(step=int(step), planned_steps=config.num_steps,
-                  data={k: manifest[k] for k in ("num_samples", "image_size", "seconds")},
-                  data_config=manifest["config"])
-    with open(os.path.join(out_dir, "training.json"), "w") as f:
-        json.dump(record, f, indent=1)
-    return int(step)
