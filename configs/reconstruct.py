@@ -1,29 +1,62 @@
-"""Per-clip reconstruction with the diffusion prior (DiffHOI).
+"""Per-clip reconstruction with the diffusion prior (DiffHOI; docs/design.md).
 
   python -m hoijax.reconstruct --clip=synthetic:mug --out=out/mug
   python -m hoijax.reconstruct --clip=CLIP_DIR --out=OUT --config=configs/reconstruct.py:no_prior
   python -m hoijax.reconstruct --clip=synthetic:bowl:1 --out=OUT --config.num_steps=300
 
-Variants: default (full prior), `no_prior` (SDS weight 0), `text_only` (the prior sees
-no hand: an empty hand condition), `hand_only` (the null prompt), `tiny` (a few steps at
-32x32, for smoke tests).
+Variants (`configs/reconstruct.py:NAME`, several joined by commas apply in order):
+  full       the default: the prior with text and hand;
+  no_prior   SDS weight 0;
+  text_only  the prior sees no hand (an empty hand condition);
+  hand_only  the prior gets the null prompt;
+  init       no optimisation: the initial (mask-fitted) sphere, the floor a fit must beat;
+  tiny       a few steps at 32x32, for smoke tests;
+  bench      the published benchmark (below);
+  bench_ablation  the published ablation of the prior's condition (below).
+
+bench: the 12-clip synthetic split (`hoijax.data.synthetic.split`: seeds 0 and 1 of
+the six categories, 8 frames, 128x128), variants init / full / no_prior, 200 steps with the
+SDS warm-up at 50, 6 clips fitted together:
+
+  python experiments/benchmark.py --config=configs/reconstruct.py:bench
+
+  expected (experiments/results/benchmark.md, mean of 12 clips; 2-core CPU, ~3 min of
+  fitting per clip, ~1.5 h in all):
+    init      F@5 0.36  F@10 0.53  CD 14.4 mm  CD_h 16.6 mm
+    full      F@5 0.38  F@10 0.58  CD  9.6 mm  CD_h  9.5 mm  (2 of 12 objects vanish)
+    no_prior  F@5 0.21  F@10 0.36  CD 12.7 mm  CD_h 21.6 mm  (4 vanish)
+
+bench_ablation: the six seed-0 clips, variants full / no_prior / text_only / hand_only:
+
+  python experiments/benchmark.py --config=configs/reconstruct.py:bench_ablation
+
+  expected (experiments/results/benchmark_ablations.md, mean of 6 clips, ~1.2 h):
+    full 0.41 / 0.60 (F@5 / F@10), no_prior 0.25 / 0.40, text_only 0.32 / 0.51,
+    hand_only 0.43 / 0.60.
+
+Any field can be overridden on the command line (`--config.num_steps=300`), also for the
+benchmark, where the variant's own changes apply after the overrides.
 """
 import ml_collections
 
+BENCH_CLIPS = ("mug_0,mug_1,bottle_0,bottle_1,kettle_0,kettle_1,bowl_0,bowl_1,knife_0,"
+               "knife_1,toy_car_0,toy_car_1")
 
-def get_config(arg=None):
+
+def base_config():
     config = ml_collections.ConfigDict()
-    config.seed = 0
-    config.num_steps = 600  # optimiser steps
+    config.seed = 0  # the initial field and every step's randomness
+    config.num_steps = 600  # optimiser steps (0: write the initialisation)
     config.frames_per_step = 2  # frames rendered per step
     config.rays_per_frame = 512  # object rays (random pixels) per frame and step
-    config.eikonal_points = 512  # ray samples per frame and step where the eikonal is taken
+    config.eikonal_points = 512  # points per frame and step where the eikonal is taken
     config.log_every = 25  # steps between progress-bar / loss-history updates
-    config.checkpoint_every = 100  # steps between Orbax checkpoints (with --out: OUT/fit)
-    config.prior = ""  # prior folder; empty: the shipped hoijax/assets/prior
+    config.checkpoint_every = 100  # steps between Orbax checkpoints (OUT/fit)
+    config.prior = ""  # prior folder (python -m hoijax.train_prior writes one); empty: the
+    #                    shipped hoijax/assets/prior
 
     config.render = ml_collections.ConfigDict()
-    config.render.image_size = 64  # fitting resolution (the clip's masks are resized)
+    config.render.image_size = 64  # fitting resolution (pixels; the clip's masks are resized)
     config.render.sigma = 0.5  # hand rasterizer softness (pixels)
     config.render.faces_per_pixel = 4  # hand rasterizer K
     config.render.beta = 0.004  # VolSDF Laplace scale (metres)
@@ -31,22 +64,22 @@ def get_config(arg=None):
     config.render.num_samples = 32  # stratified samples per ray
     config.render.num_importance = 16  # importance samples per ray
 
-    config.init = ml_collections.ConfigDict()
+    config.init = ml_collections.ConfigDict()  # where the fit starts (hoijax.recon.init)
     config.init.lam = 0.01  # trajectory smoothing: weight of staying near the estimates
+    config.init.sphere_radius = 0.04  # first-guess object sphere radius (m) ...
+    config.init.sphere_offset = 0.05  # ... its centre's distance in front of the palm (m)
+    config.init.sphere_from_masks = True  # then fit that sphere to the object masks
 
-    config.scene = ml_collections.ConfigDict()
-    config.scene.sdf_width = 64  # object MLP width
-    config.scene.sdf_depth = 4  # hidden layers
-    config.scene.num_freqs = 4  # positional-encoding octaves (6: ribbed surfaces within 600 steps)
-    config.scene.sdf_scale = 0.15  # metres mapped to 1 before the encoding
-    config.scene.init_radius = 0.04  # initial sphere radius (m) ...
-    config.scene.init_offset = 0.05  # ... its centre's distance in front of the palm (m)
-    config.scene.init_from_masks = True  # then fit that sphere to the object masks
+    config.sdf = ml_collections.ConfigDict()  # the object field (hoijax.models.sdf)
+    config.sdf.width = 64  # MLP width
+    config.sdf.depth = 4  # hidden layers
+    config.sdf.num_freqs = 4  # positional-encoding octaves (6: ribbed surfaces in 600 steps)
+    config.sdf.scale = 0.15  # metres mapped to 1 before the encoding
 
-    config.loss = ml_collections.ConfigDict()
+    config.loss = ml_collections.ConfigDict()  # weights (hoijax.recon.losses)
     config.loss.mask = 10.0  # object mask reprojection (L1)
     config.loss.hand_mask = 1.0  # hand mask reprojection (L1)
-    config.loss.eikonal = 1.0  # (|grad phi| - 1)^2 [0.1: the field goes flat and renders as fog]
+    config.loss.eikonal = 1.0  # (|grad phi| - 1)^2 [0.1: the field goes flat, renders as fog]
     config.loss.smooth = 1.0  # hand joints seen from the object, frame to frame (cm^2)
     config.loss.hTo_offset = 1.0  # per-frame offsets from the shared hTo (rad^2 + cm^2)
     config.loss.hand_prior = 1.0  # articulation stays near the tracker's (rad^2)
@@ -68,21 +101,60 @@ def get_config(arg=None):
     config.optim = ml_collections.ConfigDict()
     config.optim.lr = ml_collections.ConfigDict(dict(
         sdf=1e-3, hand=2e-3, hTo=2e-3, camera=1e-3, focal=1e-3))  # Adam rate per group
+    return config
 
-    if arg == "no_prior":
-        config.loss.sds = 0.0
-    elif arg in ("text_only", "hand_only"):
-        config.sds.condition = arg
-    elif arg == "tiny":
-        config.num_steps = 4
-        config.log_every = 2
-        config.frames_per_step = 1
-        config.rays_per_frame = 64
-        config.eikonal_points = 64
-        config.render.image_size = 32
-        config.render.num_samples = 16
-        config.render.num_importance = 0
-        config.sds.warmup = 1
-    elif arg not in (None, ""):
-        raise ValueError(f"configs/reconstruct.py: unknown variant {arg!r}")
+
+def _bench(config, variants, clips, results):
+    config.num_steps = 200
+    config.sds.warmup = 50
+    config.bench = ml_collections.ConfigDict()  # read by experiments/benchmark.py only
+    config.bench.variants = variants  # variants of this file, comma-separated
+    config.bench.clips = clips  # benchmark clip names (CATEGORY_SEED), comma-separated
+    config.bench.group = 6  # clips fitted together (0: all of a variant at once)
+    config.bench.out = "runs/benchmark"  # working folder: clips, fits, outputs
+    config.bench.results = results  # table path without extension (.json and .md)
+
+
+def _tiny(config):
+    config.num_steps = 4
+    config.log_every = 2
+    config.frames_per_step = 1
+    config.rays_per_frame = 64
+    config.eikonal_points = 64
+    config.render.image_size = 32
+    config.render.num_samples = 16
+    config.render.num_importance = 0
+    config.sds.warmup = 1
+
+
+VARIANTS = {
+    "full": lambda c: None,
+    "no_prior": lambda c: setattr(c.loss, "sds", 0.0),
+    "text_only": lambda c: setattr(c.sds, "condition", "text_only"),
+    "hand_only": lambda c: setattr(c.sds, "condition", "hand_only"),
+    "init": lambda c: setattr(c, "num_steps", 0),
+    "tiny": _tiny,
+    "bench": lambda c: _bench(c, "init,full,no_prior", BENCH_CLIPS,
+                              "experiments/results/benchmark"),
+    "bench_ablation": lambda c: _bench(
+        c, "full,no_prior,text_only,hand_only",
+        "mug_0,bottle_0,kettle_0,bowl_0,knife_0,toy_car_0",
+        "experiments/results/benchmark_ablations"),
+}
+
+
+def apply_variant(config, name):
+    """Applies one variant of VARIANTS to config in place."""
+    if name not in VARIANTS:
+        raise ValueError(f"configs/reconstruct.py: unknown variant {name!r}; choose from "
+                         f"{', '.join(VARIANTS)}")
+    VARIANTS[name](config)
+    return config
+
+
+def get_config(arg=None):
+    config = base_config()
+    for name in (arg or "").split(","):
+        if name.strip():
+            apply_variant(config, name.strip())
     return config

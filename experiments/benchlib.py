@@ -7,10 +7,6 @@ import time
 import numpy as np
 from absl import app
 
-# Reconstruction benchmark variants -> configs/reconstruct.py variant (init: no fitting).
-VARIANTS = {"init": None, "full": None, "no_prior": "no_prior", "text_only": "text_only",
-            "hand_only": "hand_only"}
-
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -44,33 +40,47 @@ def best_seconds(fn, min_seconds=2.0, min_calls=3, max_calls=500):
     return float(np.min(times))
 
 
-def variant_config(variant: str, overrides: list):
-    """configs/reconstruct.py[:variant] with the --set overrides applied."""
-    from hoijax.runtime import repo_config
-    config = repo_config("reconstruct.py", VARIANTS[variant])
-    for item in overrides:
-        key, _, value = item.partition("=")
-        node, *path = key.split(".")[::-1]
-        parent = config
-        for name in reversed(path):
-            parent = parent[name]
-        if node not in parent:
-            raise app.UsageError(f"--set {item}: the config has no key {key!r}")
-        parent[node] = type(parent[node])(json.loads(value))
-    if variant == "init":  # no optimisation, whatever the overrides say
-        config.num_steps = 0
-    return config
+def variant_configs(config_flag, names):
+    """{variant: config}: the loaded --config (with its command-line overrides), each
+    variant of its config file (`apply_variant`) applied after the overrides."""
+    import copy
+
+    from ml_collections import config_flags
+
+    from hoijax.runtime import config_module
+    path = config_flags.get_config_filename(config_flag).split(":")[0]
+    module = config_module(path)
+    out = {}
+    for name in names:
+        try:
+            out[name] = module.apply_variant(copy.deepcopy(config_flag.value), name)
+        except ValueError as e:
+            raise app.UsageError(str(e)) from None
+    return out
 
 
 def benchmark_clip_names(selected) -> list:
-    """[(name, category, seed)] of the requested benchmark clips, checked."""
+    """[(name, category, seed)] of the requested benchmark clips (all when empty), checked."""
+    from hoijax.data.synthetic.objects import clip_name
     from hoijax.data.synthetic.split import benchmark_clips
-    clips = [(f"{c.replace(' ', '_')}_{s}", c, s) for c, s in benchmark_clips()]
+    clips = [(clip_name(c, s), c, s) for c, s in benchmark_clips()]
     if selected:
         known = {name for name, _, _ in clips}
         unknown = [n for n in selected if n not in known]
         if unknown:
-            raise app.UsageError(f"--clips: {', '.join(unknown)} not in the benchmark split "
+            raise app.UsageError(f"clips: {', '.join(unknown)} not in the benchmark split "
                                  f"({', '.join(sorted(known))})")
         clips = [c for c in clips if c[0] in selected]
     return clips
+
+
+def benchmark_jobs(names, model, clips_dir, out):
+    """`hoijax.recon.run.Job`s of benchmark clips [(name, category, seed)], generated into
+    clips_dir/<name> on first use, writing into out/<name>."""
+    from hoijax.data.clip import load_clip
+    from hoijax.data.synthetic.split import BENCHMARK_NUM_FRAMES
+    from hoijax.recon.run import Job
+    from hoijax.recon.sources import synthetic_clip_folder
+    return [Job(name, load_clip(synthetic_clip_folder(
+        model, os.path.join(clips_dir, name), c, s, BENCHMARK_NUM_FRAMES)),
+        os.path.join(out, name)) for name, c, s in names]

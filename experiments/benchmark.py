@@ -1,79 +1,44 @@
 """The reconstruction benchmark: the 12-clip synthetic test split, in the shape of DiffHOI's
 Tables 1-3 (per category F@5, F@10, CD, CD_h and the mean), one row block per variant.
 
-  python experiments/benchmark.py                          # all variants, default config
-  python experiments/benchmark.py --variants=full,no_prior --set num_steps=300
-  python experiments/benchmark.py --clips=mug_0,bowl_1 --out=runs/bench_small
+  python experiments/benchmark.py --config=configs/reconstruct.py:bench           # published
+  python experiments/benchmark.py --config=configs/reconstruct.py:bench_ablation  # published
+  python experiments/benchmark.py --config=configs/reconstruct.py:bench \
+      --config.bench.variants=full --config.bench.clips=mug_0,bowl_1 --config.num_steps=50 \
+      --config.bench.out=runs/bench_small --config.bench.results=runs/bench_small/table
 
-Variants: `init` (the mask-fitted initial sphere, no optimisation: the floor any fit has to
-beat), `full` (the prior with text and hand), `no_prior` (SDS weight 0), `text_only` (the
-prior sees no hand), `hand_only` (the null prompt). `--set key=value` overrides the
-reconstruction config for every variant (e.g. num_steps, render.image_size).
+The config's `bench` section says which variants (of configs/reconstruct.py: `init`,
+`full`, `no_prior`, `text_only`, `hand_only`), which clips and where; the docstring of
+configs/reconstruct.py gives the expected figures and times. Every `--config.X=...`
+override applies to every variant, before the variant's own change.
 
-Every variant fits all its clips together (one vmapped step, the clips split over all
-devices; `--group` fits fewer at a time). Per clip, the usual outputs land in
-OUT/<variant>/<clip>/; a finished clip is not refitted (`--reevaluate` recomputes its
-metrics from its outputs), and a killed group resumes from its checkpoint. The table goes
-to experiments/results/benchmark.{json,md} (`--results`); wall time is per clip (a group's
-time divided by its clips). A fit whose object vanished (no zero level set) counts F = 0;
-its distances are left out of the CD means, and the table says how many.
+Every variant fits its clips in fixed groups of `bench.group` (one vmapped step, the clips
+split over all devices) through `hoijax.recon.run.reconstruct`. Per clip, the usual outputs
+land in OUT/<variant>/<clip>/; a finished clip is not refitted (`--reevaluate` recomputes
+its metrics from its outputs), and a killed group resumes from its checkpoint. The table
+goes to `bench.results`.{json,md}; wall time is per clip (a group's time divided by its
+clips). A fit whose object vanished (no zero level set) counts F = 0; its distances are
+left out of the CD means, and the table says how many.
 `experiments/benchmark_figure.py` draws the fitted meshes side by side.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 from absl import app, flags
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (RESULTS_DIR, VARIANTS, benchmark_clip_names,  # noqa: E402
-                      variant_config, write_results)
+from benchlib import benchmark_clip_names, benchmark_jobs, variant_configs, write_results
+from ml_collections import config_flags
 
 METRICS = ("F@5", "F@10", "CD", "CD_h")
 
-_VARIANTS = flags.DEFINE_list("variants", "init,full,no_prior,text_only,hand_only",
-                              f"Variants to run, from {', '.join(VARIANTS)}.")
-_CLIPS = flags.DEFINE_list("clips", None, "Clip names (CATEGORY_SEED, e.g. mug_0); "
-                           "default: the 12-clip benchmark split.")
-_OUT = flags.DEFINE_string("out", "runs/benchmark", "Working folder (clips, fits, outputs).")
-_SET = flags.DEFINE_multi_string("set", [], "Config override key=value, for every variant.")
-_GROUP = flags.DEFINE_integer("group", 0, "Clips fitted together (0: all of a variant).")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
+                           "reconstruct.py:bench"),
+    "configs/reconstruct.py with a `bench` section (the :bench or :bench_ablation variant).")
 _REEVALUATE = flags.DEFINE_bool("reevaluate", False, "Recompute the metrics of finished "
                                 "clips from their outputs (after an evaluation change).")
-_RESULTS = flags.DEFINE_string("results", os.path.join(RESULTS_DIR, "benchmark"),
-                               "Table path without extension (.json and .md are written).")
-
-
-def run_variant(variant, config, clips, model, prior, group, reevaluate):
-    """Fits (or reuses) every clip of a variant; returns {name: metrics}. The clips are cut
-    into fixed groups of `group` (0: one group); a group with every clip finished is
-    skipped, any other is fitted whole (resuming its checkpoint after a kill)."""
-    from hoijax.recon.fit import fit_clips
-    from hoijax.recon.outputs import evaluate_outputs, write_outputs
-    out = os.path.join(_OUT.value, variant)
-    done = {}
-    for name, clip in clips:
-        path = os.path.join(out, name, "metrics.json")
-        if os.path.isfile(path):
-            with open(path) as f:
-                done[name] = json.load(f)
-            if reevaluate:
-                done[name] = evaluate_outputs(os.path.dirname(path), clip,
-                                              done[name]["seconds"])
-    group = group or len(clips)
-    for first in range(0, len(clips), group):
-        part = clips[first:first + group]
-        if all(name in done for name, _ in part):
-            continue
-        print(f"[{variant}] fitting {', '.join(n for n, _ in part)}")
-        workdir = os.path.join(out, "fit_" + "_".join(n for n, _ in part))
-        results = fit_clips([c for _, c in part], model, prior, config, workdir=workdir)
-        for (name, clip), result in zip(part, results):
-            done[name] = write_outputs(os.path.join(out, name), result, clip, model, config)
-    return done
 
 
 def summarise(per_clip: dict, categories: dict) -> dict:
@@ -112,43 +77,50 @@ def markdown(table: dict, categories: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _split(text):
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
 def main(argv):
     del argv
     from absl import logging
-    from hoijax.data.clip import load_clip
-    from hoijax.data.synthetic.split import BENCHMARK_NUM_FRAMES
+    from hoijax.diffusion.export import load_prior
     from hoijax.hand import load_hand_model
-    from hoijax.models.prior import load_prior
-    from hoijax.recon.sources import synthetic_clip_folder
+    from hoijax.recon.checks import check_config
+    from hoijax.recon.run import reconstruct
     from hoijax.runtime import enable_compilation_cache
-    unknown = [v for v in _VARIANTS.value if v not in VARIANTS]
-    if unknown:
-        raise app.UsageError(f"--variants: unknown {', '.join(unknown)}; choose from "
-                             f"{', '.join(VARIANTS)}")
-    configs = {v: variant_config(v, _SET.value) for v in _VARIANTS.value}  # fail early
-    names = benchmark_clip_names(_CLIPS.value)
+    bench = _CONFIG.value.get("bench")
+    if bench is None:
+        raise app.UsageError("--config: needs a `bench` section (configs/reconstruct.py:bench)")
+    configs = variant_configs(flags.FLAGS["config"], _split(bench.variants))
+    for name, config in configs.items():  # fail early
+        try:
+            check_config(config)
+        except ValueError as e:
+            raise app.UsageError(f"variant {name}: {e}") from None
+    names = benchmark_clip_names(_split(bench.clips))
     enable_compilation_cache()
     logging.set_verbosity(logging.WARNING)
     model = load_hand_model("right")
-    prior = load_prior(None)
-    clips = [(name, load_clip(synthetic_clip_folder(
-        model, os.path.join(_OUT.value, "clips", name), c, s, BENCHMARK_NUM_FRAMES)))
-        for name, c, s in names]
+    prior = load_prior(_CONFIG.value.prior or None)
     categories = {name: c for name, c, _ in names}
     table, per_clip = {}, {}
     for variant, config in configs.items():
         start = time.time()
-        per_clip[variant] = run_variant(variant, config, clips, model, prior, _GROUP.value,
-                                        _REEVALUATE.value)
+        out = os.path.join(bench.out, variant)
+        jobs = benchmark_jobs(names, model, os.path.join(bench.out, "clips"), out)
+        per_clip[variant] = reconstruct(jobs, model, prior, config, workdir=out,
+                                        group=bench.group, skip_finished=True,
+                                        reevaluate=_REEVALUATE.value)
         table[variant] = summarise(per_clip[variant], categories)
         print(f"[{variant}] {time.time() - start:.0f} s; mean "
               + ", ".join(f"{m} {table[variant]['mean'][m]:.3f}" for m in METRICS))
     text = markdown(table, list(dict.fromkeys(categories.values())))
     print(text)
-    record = dict(table=table, per_clip=per_clip, overrides=_SET.value,
+    record = dict(table=table, per_clip=per_clip, config=_CONFIG.value.to_dict(),
                   clips=[n for n, _, _ in names], command=" ".join(sys.argv))
-    write_results(record, _RESULTS.value + ".json")
-    with open(_RESULTS.value + ".md", "w") as f:
+    write_results(record, bench.results + ".json")
+    with open(bench.results + ".md", "w") as f:
         f.write(text)
 
 

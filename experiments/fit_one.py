@@ -4,31 +4,30 @@ separates what the shape-from-masks-and-prior can reach from what the pose noise
 (Fitting never reads ground truth otherwise; --oracle is a diagnostic only.)
 
   python experiments/fit_one.py --clip=mug_0                       # full prior, tracker
-  python experiments/fit_one.py --clip=mug_0 --oracle --variant=no_prior \
-      --set num_steps=200 --set optim.lr.hTo=0
+  python experiments/fit_one.py --clip=mug_0 --oracle \
+      --config=configs/reconstruct.py:no_prior --config.num_steps=200 --config.optim.lr.hTo=0
 
-Writes the usual outputs into --out (default runs/fit_one/<clip>_<setting>) and prints
-the metrics.
+Writes the usual outputs into --out (default runs/fit_one/<clip>[_oracle]) and prints the
+metrics.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-import sys
 import time
 
 import numpy as np
 from absl import app, flags
+from benchlib import benchmark_clip_names, benchmark_jobs
+from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import VARIANTS, benchmark_clip_names, variant_config  # noqa: E402
-
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
+                           "reconstruct.py"), "Reconstruction config (variant, overrides).")
 _CLIP = flags.DEFINE_string("clip", "mug_0", "Benchmark clip name (CATEGORY_SEED).")
 _ORACLE = flags.DEFINE_bool("oracle", False, "Start from the ground-truth hand and cameras "
                             "instead of the tracker's estimates.")
-_VARIANT = flags.DEFINE_string("variant", "full", "full, no_prior, text_only or hand_only.")
-_SET = flags.DEFINE_multi_string("set", [], "Config override key=value.")
 _CLIPS_DIR = flags.DEFINE_string("clips_dir", "runs/benchmark/clips",
                                  "Where benchmark clips are generated / found.")
 _OUT = flags.DEFINE_string("out", None, "Output folder (default runs/fit_one/...).")
@@ -43,31 +42,28 @@ def with_ground_truth_hand(clip):
 
 def main(argv):
     del argv
-    from hoijax.data.clip import load_clip
-    from hoijax.data.synthetic.split import BENCHMARK_NUM_FRAMES
+    from hoijax.diffusion.export import load_prior
     from hoijax.hand import load_hand_model
-    from hoijax.models.prior import load_prior
-    from hoijax.recon.fit import fit_clip
-    from hoijax.recon.outputs import write_outputs
-    from hoijax.recon.sources import synthetic_clip_folder
+    from hoijax.recon.checks import check_config
+    from hoijax.recon.run import reconstruct
     from hoijax.runtime import enable_compilation_cache
-    if _VARIANT.value not in VARIANTS or _VARIANT.value == "init":
-        raise app.UsageError(f"--variant={_VARIANT.value}: choose one of "
-                             f"{', '.join(v for v in VARIANTS if v != 'init')}")
-    config = variant_config(_VARIANT.value, _SET.value)
-    (name, category, seed), = benchmark_clip_names([_CLIP.value])
+    config = _CONFIG.value
+    try:
+        check_config(config)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    names = benchmark_clip_names([_CLIP.value])
     enable_compilation_cache()
     model = load_hand_model("right")
-    clip = load_clip(synthetic_clip_folder(model, os.path.join(_CLIPS_DIR.value, name),
-                                           category, seed, BENCHMARK_NUM_FRAMES))
+    out = _OUT.value or os.path.join(
+        "runs", "fit_one", names[0][0] + ("_oracle" if _ORACLE.value else ""))
+    job, = benchmark_jobs(names, model, _CLIPS_DIR.value, os.path.dirname(out) or ".")
+    job = dataclasses.replace(job, out=out)
     if _ORACLE.value:
-        clip = with_ground_truth_hand(clip)
-    setting = "_".join([_VARIANT.value] + (["oracle"] if _ORACLE.value else [])
-                       + [s.replace("=", "") for s in _SET.value])
-    out = _OUT.value or os.path.join("runs", "fit_one", f"{name}_{setting}")
+        job = dataclasses.replace(job, clip=with_ground_truth_hand(job.clip))
     start = time.time()
-    result = fit_clip(clip, model, load_prior(None), config)
-    metrics = write_outputs(out, result, clip, model, config)
+    metrics = reconstruct([job], model, load_prior(config.prior or None), config,
+                          workdir=out)[job.name]
     print(f"{out}: {time.time() - start:.0f} s, "
           + json.dumps({k: round(v, 3) if isinstance(v, float) else v
                         for k, v in metrics.items()}))

@@ -1,6 +1,10 @@
 """Device mesh and sharding helpers: data parallel over a 1-D `data` mesh axis.
 
 Parameters and optimiser state are replicated; batches are split along their leading axis.
+When a leading axis does not divide over the devices, the policy depends on who chose its
+length: a batch size is a setting, so an uneven one is refused (`check_batch_size`); a
+number of clips is the user's data, so it is padded to a multiple of the device count
+with copies (`padding`) whose results are dropped. Nothing is replicated silently.
 Works the same on one CPU, several GPUs, a TPU slice, or several hosts (call
 `jax.distributed.initialize()` first; `initialize_distributed` does it when the usual
 environment variables say the process is part of a multi-host job).
@@ -44,6 +48,12 @@ def check_batch_size(global_batch: int, name: str = "batch_size", mesh=None) -> 
     if global_batch % n:
         raise ValueError(f"{name}={global_batch} does not divide by the {n} devices; "
                          f"use a multiple of {n}")
+
+
+def padding(count: int, mesh=None) -> int:
+    """How many copies to append to `count` items so they divide over the devices."""
+    n = mesh.size if mesh is not None else jax.device_count()
+    return -count % n
 
 
 def shard_batch(batch: dict, mesh) -> dict:

@@ -25,13 +25,18 @@ CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
                            "configs")
 
 
-def repo_config(name: str, arg=None):
-    """`get_config(arg)` of configs/<name> (the repository's config files)."""
+def config_module(path: str):
+    """The Python module of a config file (e.g. to reach its variants)."""
     import importlib.util
-    path = os.path.join(CONFIGS_DIR, name)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: config file not found")
-    spec = importlib.util.spec_from_file_location(f"hoijax_configs_{name[:-3]}", path)
+    name = "hoijax_configs_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return module
+
+
+def repo_config(name: str, arg=None):
+    """`get_config(arg)` of configs/<name> (the repository's config files)."""
+    return config_module(os.path.join(CONFIGS_DIR, name)).get_config(arg)

@@ -20,3 +20,34 @@ def standin_right():
 def standin_left():
     from hoijax.hand import load_standin
     return load_standin("left")
+
+
+# A tiny reconstruction set-up shared by the reconstruction tests: an untrained tiny prior,
+# a 3-frame 48x48 synthetic clip and the `tiny` config (a few steps at 32x32).
+@pytest.fixture(scope="session")
+def tiny_prior():
+    from hoijax.diffusion.export import Prior
+    from hoijax.diffusion.schedules import make_schedule
+    from hoijax.diffusion.trainer import init_model
+    from hoijax.runtime import repo_config
+    config = repo_config("prior.py", "tiny")
+    denoise, params = init_model(config)
+    return Prior(config, denoise, params, ["bottle"], make_schedule())
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(standin_right, tmp_path_factory):
+    from hoijax.data.clip import load_clip, save_clip
+    from hoijax.data.synthetic.clips import ClipSpec, generate_clip
+    clip = generate_clip(standin_right, ClipSpec(category="bottle", seed=5, num_frames=3,
+                                                 image_size=48))
+    clip.pop("stats")
+    return load_clip(save_clip(tmp_path_factory.mktemp("clip") / "clip", **clip))
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from hoijax.runtime import repo_config
+    config = repo_config("reconstruct.py", "tiny")
+    config.sds.focal_factor = 2.0
+    return config

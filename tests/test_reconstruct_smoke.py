@@ -10,38 +10,11 @@ import jax
 import numpy as np
 import pytest
 
-from hoijax.data.clip import load_clip, save_clip
-from hoijax.data.synthetic.clips import ClipSpec, generate_clip
-from hoijax.diffusion.trainer import init_model
-from hoijax.models.prior import Prior
 from hoijax.recon import fit as fit_module
 from hoijax.recon.fit import fit_clip, fit_clips
 from hoijax.recon.outputs import write_outputs
+from hoijax.recon.checkpoints import check_resumable
 from hoijax.recon.sources import resolve_clips
-from hoijax.runtime import repo_config
-from hoijax.diffusion.schedules import make_schedule
-
-
-@pytest.fixture(scope="module")
-def tiny_prior():
-    config = repo_config("prior.py", "tiny")
-    denoise, params = init_model(config)
-    return Prior(config, denoise, params, ["bottle"], make_schedule())
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(standin_right, tmp_path_factory):
-    clip = generate_clip(standin_right, ClipSpec(category="bottle", seed=5, num_frames=3,
-                                                 image_size=48))
-    clip.pop("stats")
-    return load_clip(save_clip(tmp_path_factory.mktemp("clip") / "clip", **clip))
-
-
-@pytest.fixture(scope="module")
-def tiny_config():
-    config = repo_config("reconstruct.py", "tiny")
-    config.sds.focal_factor = 2.0
-    return config
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +29,13 @@ def test_tiny_reconstruction_writes_every_output(standin_right, tiny_clip, tiny_
     assert [h["step"] for h in result.history] == [2, 4]
     assert all(np.isfinite(v) for h in result.history for v in h.values())
     assert "sds" in result.history[-1] or "sds" in result.history[0]
+    assert {"mask", "hand_mask", "eikonal", "grad_norm/sdf", "nonfinite/hTo"} <= set(
+        result.history[-1])
+    assert result.history[-1]["grad_norm/sdf"] > 0
     leaves = jax.tree.leaves(result.params)
     assert all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
     out = tmp_path / "out"
-    metrics = write_outputs(str(out), result, tiny_clip, standin_right, tiny_config)
+    metrics = write_outputs(str(out), result, tiny_clip, standin_right, tiny_config.render)
     for name in ("object.obj", "params.npz", "recon.mp4", "losses.png", "metrics.json",
                  "hands/000002.obj"):
         assert os.path.isfile(out / name), name
@@ -103,6 +79,14 @@ def test_killed_fit_resumes_from_its_checkpoint(standin_right, tiny_prior, tiny_
     with pytest.raises(ValueError, match="other clips"):
         fit_clips([tiny_clip, tiny_clip], standin_right, tiny_prior, config,
                   workdir=str(tmp_path), progress=False)
+    other = copy.deepcopy(config)
+    other.loss.sds = 0.5
+    with pytest.raises(ValueError, match="other config"):
+        fit_clip(tiny_clip, standin_right, tiny_prior, other, workdir=str(tmp_path),
+                 progress=False)
+    check_resumable(str(tmp_path), 4)  # the finished fit may be reused ...
+    with pytest.raises(ValueError, match="past the requested num_steps=2"):
+        check_resumable(str(tmp_path), 2)  # ... but not as a shorter one
 
 
 def test_clips_fitted_together_match_each_alone(standin_right, tiny_prior, tiny_clip,
@@ -115,7 +99,9 @@ def test_clips_fitted_together_match_each_alone(standin_right, tiny_prior, tiny_
 
 def test_clip_arguments_are_checked_before_any_work(tmp_path):
     assert resolve_clips(["synthetic:mug"])[0][1] == ("synthetic", "mug", 0)
-    assert resolve_clips(["synthetic:toy_car:3"])[0][1] == ("synthetic", "toy car", 3)
+    for spelling in ("toy_car", "toy car", "toycar", "ToyCar"):
+        assert resolve_clips([f"synthetic:{spelling}:3"])[0] == (
+            "toy_car_3", ("synthetic", "toy car", 3))
     with pytest.raises(ValueError, match="unknown category 'teapot'"):
         resolve_clips(["synthetic:teapot"])
     with pytest.raises(ValueError, match="no folder matches"):
@@ -127,10 +113,10 @@ import sys, numpy as np, jax
 from hoijax.runtime import enable_compilation_cache, repo_config
 enable_compilation_cache()
 from hoijax.data.clip import load_clip
+from hoijax.diffusion.export import Prior
 from hoijax.diffusion.schedules import make_schedule
 from hoijax.diffusion.trainer import init_model
 from hoijax.hand import load_standin
-from hoijax.models.prior import Prior
 from hoijax.recon.fit import fit_clips
 assert len(jax.devices()) == 2
 prior_config = repo_config("prior.py", "tiny")
@@ -139,7 +125,8 @@ prior = Prior(prior_config, denoise, params, ["bottle"], make_schedule())
 config = repo_config("reconstruct.py", "tiny")
 config.sds.focal_factor = 2.0
 clip = load_clip(sys.argv[1])
-results = fit_clips([clip, clip], load_standin("right"), prior, config, progress=False)
+results = fit_clips([clip, clip, clip], load_standin("right"), prior, config,
+                    progress=False)  # 3 clips on 2 devices: padded to 4
 np.savez(sys.argv[2], *[np.asarray(x) for x in jax.tree.leaves(results[1].params)])
 """
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+
+from hoijax.geometry.math import safe_norm
+from hoijax.optimize import adam_scan
 
 
 def positional_encoding(x, num_freqs):
@@ -89,27 +91,15 @@ def sdf_value(params, x):
 
 
 def fit_sphere(params, key, *, radius, steps=300, num_points=1024, lr=1e-3):
-    """Fits the field to the SDF of a sphere of `radius` around params["center"], on points
-    within 3 radii of the centre (Adam, `steps` steps). Returns the fitted params."""
+    """Fits the field to the SDF of a sphere of `radius` around params["center"], on
+    `num_points` fresh points per step within 3 radii of the centre (Adam, `steps` steps;
+    the centre and scale get no gradient: `sdf_value` stops it). Returns the params."""
     center = params["center"]
-    opt = optax.adam(lr)
 
-    def loss(p, x):
-        target = jnp.linalg.norm(x - center, axis=-1) - radius
+    def loss(p, k):
+        x = center + jax.random.uniform(k, (num_points, 3), minval=-3 * radius,
+                                        maxval=3 * radius)
+        target = safe_norm(x - center) - radius
         return jnp.mean((sdf_value(p, x) - target) ** 2) / radius ** 2
 
-    @jax.jit
-    def run(params, key):
-        def step(carry, k):
-            p, state = carry
-            x = center + jax.random.uniform(k, (num_points, 3), minval=-3 * radius,
-                                            maxval=3 * radius)
-            grads = jax.grad(loss)(p, x)
-            grads = dict(grads, center=jnp.zeros_like(center), scale=jnp.zeros(()))
-            updates, state = opt.update(grads, state, p)
-            return (optax.apply_updates(p, updates), state), None
-
-        (p, _), _ = jax.lax.scan(step, (params, opt.init(params)), jax.random.split(key, steps))
-        return p
-
-    return run(params, key)
+    return adam_scan(loss, params, steps=steps, lr=lr, keys=jax.random.split(key, steps))

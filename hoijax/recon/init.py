@@ -1,185 +1,68 @@
-"""Initialisation of a clip's hand trajectory from a hand tracker's per-frame estimates.
+"""Where a fit starts: `initialise_scene(data, model, config)`, the one entry point.
 
-Trackers jitter from frame to frame and sometimes fail outright (a wrist turned by tens of
-degrees, a hand placed centimetres off in depth). Two steps, both on the hand's 21 joints
-in the camera frame:
-
-1. Gross failures: a frame whose wrist rotation or hand position departs from what its good
-   neighbours predict (constant velocity) by more than `rotation_deg` or `translation_m`
-   is a failure (worst first, repeatedly); its hand-to-camera transform is replaced by
-   interpolating the nearest good frames (rotations by slerp, translations linearly;
-   copied at the ends).
-2. Smoothing (DiffHOI's light trajectory optimisation): per-frame corrections of the wrist
-   rotation (about the hand's centre) and translation minimise
-       sum_t |J_{t-1} - 2 J_t + J_{t+1}|^2 + lambda sum_t |J_t - J^est_t|^2
-   (mean over joints), i.e. stay close to the estimates while removing jitter. The
-   smoothness term penalises acceleration, so a steady camera sweep costs nothing.
+The hand comes from the tracker's estimates (articulation, mean shape) and the cameras from
+the robustly smoothed trajectory (`hoijax.recon.trajectory`, already in `ClipData.cTh0`);
+the object and camera corrections start at zero. The object field starts as a sphere: the
+sphere that best explains the object masks seen from the initial cameras
+(`fit_object_sphere`, starting from a sphere touching the palm), so every clip starts at a
+sensible size and place; then the SDF network is fitted to that sphere's exact SDF
+(`hoijax.models.sdf.fit_sphere`). Reads the `init` and `sdf` sections of
+configs/reconstruct.py.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from scipy.spatial.transform import Rotation, Slerp
 
-from hoijax.geometry.rotations import axis_angle_to_matrix
-from hoijax.hand.model import mano_forward
-
-
-def hand_joints(model, hA, beta) -> np.ndarray:
-    """(T,21,3) joints in the hand frame for articulations hA (T,45) and shapes (T,10)."""
-    out = jax.jit(mano_forward)(model, jnp.asarray(hA, jnp.float32),
-                                jnp.asarray(beta, jnp.float32))
-    return np.asarray(out.joints, np.float64)
+from hoijax.geometry.math import safe_norm
+from hoijax.geometry.transforms import apply_to_points
+from hoijax.hand.anatomy import back_direction
+from hoijax.models.sdf import fit_sphere, init_sdf
+from hoijax.optimize import adam_scan
+from hoijax.recon import scene
+from hoijax.recon.data import ClipData
 
 
-def to_camera(cTh, points):
-    """cTh (T,4,4), points (T,N,3) -> (T,N,3)."""
-    return np.einsum("tij,tnj->tni", cTh[:, :3, :3], points) + cTh[:, None, :3, 3]
+def initialise_scene(data: ClipData, model, config) -> dict:
+    """The initial scene params (`hoijax.recon.scene`) of one prepared clip.
+    config: configs/reconstruct.py (its `seed`, `init` and `sdf` sections)."""
+    c = config.init
+    center, radius = palm_sphere(model, c.sphere_offset), c.sphere_radius
+    if c.sphere_from_masks:
+        center, radius = fit_object_sphere(data.obj_mask, data.hand_mask, data.cTh0, data.K0,
+                                           center, radius)
+    k_sdf, k_fit = jax.random.split(jax.random.key(config.seed))
+    sdf = init_sdf(k_sdf, width=config.sdf.width, depth=config.sdf.depth,
+                   num_freqs=config.sdf.num_freqs, scale=config.sdf.scale,
+                   init_radius=radius, center=center)
+    sdf = fit_sphere(sdf, k_fit, radius=radius)
+    return scene.new_scene(sdf, data.cTh0, data.hA0, data.beta0)
 
 
-def _predict(cTh_centre, rots, t, good):
-    """Rotation and hand-centre position at frame t inter/extrapolated (constant angular
-    and linear velocity) from the nearest good frames on either side."""
-    before, after = good[good < t], good[good > t]
-    if len(before) and len(after):
-        a, b = before[-1], after[0]
-    elif len(before) >= 2:
-        a, b = before[-2], before[-1]
-    elif len(after) >= 2:
-        a, b = after[0], after[1]
-    else:
-        return None
-    w = (t - a) / (b - a)
-    rel = Rotation.from_matrix(rots[b] @ rots[a].T).as_rotvec()
-    rot = Rotation.from_rotvec(w * rel).as_matrix() @ rots[a]
-    # How much the prediction amplifies per-frame noise, relative to a midpoint
-    # interpolation (1 there, 2 when extrapolating one frame past two neighbours).
-    spread = np.sqrt((1 + (1 - w) ** 2 + w ** 2) / 1.5)
-    return rot, cTh_centre[a] + w * (cTh_centre[b] - cTh_centre[a]), spread
-
-
-def detect_failures(cTh, centre_h, *, rotation_deg=20.0, translation_m=0.05) -> np.ndarray:
-    """(T,) bool: gross tracker failures among cTh (T,4,4).
-
-    Each frame is compared with the prediction from its nearest good neighbours (constant
-    angular and linear velocity, so a steady camera sweep predicts exactly); the worst frame
-    beyond `rotation_deg` (wrist rotation) or `translation_m` (hand centre, camera frame),
-    both widened where the prediction is an extrapolation, is flagged and the check repeats
-    without it, until no frame is beyond.
-    """
-    T = len(cTh)
-    rots = cTh[:, :3, :3]
-    centres = np.einsum("tij,j->ti", rots, centre_h) + cTh[:, :3, 3]
-    bad = np.zeros(T, bool)
-    while (~bad).sum() > 2:
-        good = np.nonzero(~bad)[0]
-        scores = np.zeros(T)
-        for t in good:
-            pred = _predict(centres, rots, t, good[good != t])
-            if pred is None:
-                continue
-            angle = np.degrees(Rotation.from_matrix(rots[t] @ pred[0].T).magnitude())
-            shift = np.linalg.norm(centres[t] - pred[1])
-            scores[t] = max(angle / rotation_deg, shift / translation_m) / pred[2]
-        worst = int(np.argmax(scores))
-        if scores[worst] <= 1.0:
-            break
-        bad[worst] = True
-    return bad
-
-
-def interpolate_failures(cTh, bad) -> np.ndarray:
-    """Replaces the transforms of `bad` frames by interpolating the good ones."""
-    good = np.nonzero(~bad)[0]
-    if len(good) == len(cTh) or len(good) == 0:
-        return cTh.copy()
-    out = cTh.copy()
-    times = np.arange(len(cTh))
-    query = np.clip(times[bad], good[0], good[-1])
-    if len(good) == 1:
-        out[bad] = cTh[good[0]]
-        return out
-    slerp = Slerp(good, Rotation.from_matrix(cTh[good, :3, :3]))
-    out[bad, :3, :3] = slerp(query).as_matrix()
-    for k in range(3):
-        out[bad, k, 3] = np.interp(query, good, cTh[good, k, 3])
-    return out
-
-
-def smooth_transforms(cTh, joints_h, *, lam=0.01, steps=300, lr=3e-3) -> np.ndarray:
-    """Smoothing step of the module docstring; cTh (T,4,4), joints_h (T,21,3) hand frame."""
-    cTh_j = jnp.asarray(cTh, jnp.float32)
-    joints_h = jnp.asarray(joints_h, jnp.float32)
-    estimate = jnp.einsum("tij,tnj->tni", cTh_j[:, :3, :3], joints_h) + cTh_j[:, None, :3, 3]
-    centre = estimate.mean(1, keepdims=True)
-
-    def joints(delta):
-        rot = axis_angle_to_matrix(delta["rot"])
-        return jnp.einsum("tij,tnj->tni", rot, estimate - centre) + centre + \
-            delta["trans"][:, None]
-
-    def loss(delta):
-        j = joints(delta)
-        accel = j[:-2] - 2 * j[1:-1] + j[2:]
-        smooth = jnp.sum(jnp.mean(jnp.sum(accel ** 2, -1), -1))
-        data = jnp.sum(jnp.mean(jnp.sum((j - estimate) ** 2, -1), -1))
-        return smooth + lam * data
-
-    opt = optax.adam(lr)
-    T = len(cTh)
-
-    @jax.jit
-    def run(delta):
-        def step(carry, _):
-            d, state = carry
-            updates, state = opt.update(jax.grad(loss)(d), state, d)
-            return (optax.apply_updates(d, updates), state), None
-
-        (d, _), _ = jax.lax.scan(step, (delta, opt.init(delta)), None, length=steps)
-        return d
-
-    delta = run(dict(rot=jnp.zeros((T, 3)), trans=jnp.zeros((T, 3))))
-    rot = np.asarray(axis_angle_to_matrix(delta["rot"]), np.float64)
-    c = np.asarray(centre[:, 0], np.float64)
-    out = np.array(cTh, np.float64)
-    # x_c' = rot (x_c - c) + c + dt, with x_c = R x_h + t.
-    out[:, :3, :3] = rot @ cTh[:, :3, :3]
-    out[:, :3, 3] = np.einsum("tij,tj->ti", rot, cTh[:, :3, 3] - c) + c + \
-        np.asarray(delta["trans"], np.float64)
-    return out
-
-
-def initialise_trajectory(model, cTh, hA, beta, *, lam=0.01, rotation_deg=20.0,
-                          translation_m=0.05, steps=300) -> dict:
-    """Robust initial hand-to-camera transforms from tracker estimates.
-
-    cTh (T,4,4), hA (T,45), beta (T,10). Returns dict(cTh (T,4,4) smoothed, failed (T,)
-    bool: the frames detected as gross failures and interpolated).
-    """
-    cTh = np.asarray(cTh, np.float64)
-    joints_h = hand_joints(model, hA, beta)
-    failed = detect_failures(cTh, joints_h.mean((0, 1)), rotation_deg=rotation_deg,
-                             translation_m=translation_m)
-    fixed = interpolate_failures(cTh, failed)
-    return dict(cTh=smooth_transforms(fixed, joints_h, lam=lam, steps=steps), failed=failed)
+def palm_sphere(model, offset) -> np.ndarray:
+    """Centre (3,) of the first-guess object sphere: `offset` metres in front of the palm
+    centre along the palm's normal (rest hand frame), so a sphere of radius `offset`
+    touches the palm."""
+    joints = np.asarray(model.J_regressor) @ np.asarray(model.v_template)
+    palm = joints[[0, 1, 4, 7, 10]].mean(0)
+    return palm - back_direction(joints, model.side) * offset
 
 
 def sphere_silhouettes(center_h, radius, cTh, K, size, softness=1.0):
     """Soft silhouettes (T,S,S) of a sphere (centre (3,) in the hand frame, radius in m) seen
     by cameras cTh (T,4,4), K (T,3,3): the projected disk (centre K c_cam, radius f r / z;
     exact up to the small perspective stretch off-axis), edges `softness` pixels wide."""
-    c_cam = jnp.einsum("tij,j->ti", cTh[:, :3, :3], center_h) + cTh[:, :3, 3]
+    c_cam = apply_to_points(cTh, center_h[None])[:, 0]
     z = jnp.maximum(c_cam[:, 2], 1e-3)
     uv = jnp.stack([K[:, 0, 0] * c_cam[:, 0] / z + K[:, 0, 2],
                     K[:, 1, 1] * c_cam[:, 1] / z + K[:, 1, 2]], -1)
     radius_px = K[:, 0, 0] * radius / z
     rows, cols = jnp.meshgrid(jnp.arange(size, dtype=jnp.float32),
                               jnp.arange(size, dtype=jnp.float32), indexing="ij")
-    dist = jnp.sqrt((cols[None] - uv[:, None, None, 0]) ** 2
-                    + (rows[None] - uv[:, None, None, 1]) ** 2)
-    return jax.nn.sigmoid((radius_px[:, None, None] - dist) / softness)
+    offset = jnp.stack([cols[None] - uv[:, None, None, 0],
+                        rows[None] - uv[:, None, None, 1]], -1)
+    return jax.nn.sigmoid((radius_px[:, None, None] - safe_norm(offset)) / softness)
 
 
 def fit_object_sphere(obj_mask, hand_mask, cTh, K, center0, radius0, *, steps=200,
@@ -194,26 +77,13 @@ def fit_object_sphere(obj_mask, hand_mask, cTh, K, center0, radius0, *, steps=20
     obj_mask, hand_mask = jnp.asarray(obj_mask), jnp.asarray(hand_mask)
     free = jnp.clip(1.0 - obj_mask - hand_mask, 0.0, 1.0)  # pixels the object must not cover
     size = obj_mask.shape[-1]
+    area = jnp.maximum(jnp.sum(obj_mask), 1.0)
 
     def loss(p):
         disk = sphere_silhouettes(p["c"], jnp.exp(p["log_r"]), cTh, K, size)
-        missed = jnp.sum(obj_mask * (1 - disk)) / jnp.maximum(jnp.sum(obj_mask), 1.0)
-        spill = jnp.sum(free * disk) / jnp.maximum(jnp.sum(obj_mask), 1.0)
-        return missed + spill
+        return (jnp.sum(obj_mask * (1 - disk)) + jnp.sum(free * disk)) / area
 
-    opt = optax.adam(lr)
-    params = dict(c=jnp.asarray(center0, jnp.float32),
-                  log_r=jnp.log(jnp.asarray(radius0, jnp.float32)))
-
-    @jax.jit
-    def run(params):
-        def step(carry, _):
-            p, s = carry
-            g = jax.grad(loss)(p)
-            u, s = opt.update(g, s, p)
-            return (optax.apply_updates(p, u), s), None
-        (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
-        return params
-
-    params = run(params)
+    params = adam_scan(loss, dict(c=jnp.asarray(center0, jnp.float32),
+                                  log_r=jnp.log(jnp.asarray(radius0, jnp.float32))),
+                       steps=steps, lr=lr)
     return np.asarray(params["c"]), float(np.exp(params["log_r"]))

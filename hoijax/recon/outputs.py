@@ -18,6 +18,8 @@ import skimage.measure
 import trimesh
 
 from hoijax import viz
+from hoijax.geometry.camera import orbit_camera, rescale_intrinsics
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.models.sdf import sdf_value
 from hoijax.recon import scene
 
@@ -45,6 +47,16 @@ def write_obj(path, verts, faces):
     trimesh.Trimesh(np.asarray(verts), np.asarray(faces), process=False).export(path)
 
 
+def write_mesh(path, mesh: trimesh.Trimesh):
+    """Writes a mesh as OBJ; an empty one as a comment-only file, which trimesh reads back
+    as an empty mesh (trimesh's own export of an empty mesh is not valid OBJ)."""
+    if mesh.is_empty:
+        with open(path, "w") as f:
+            f.write("# hoijax: the object vanished (its field has no zero level set)\n")
+    else:
+        mesh.export(path)
+
+
 def video_frames(clip, mesh, hand_verts_o, faces, hTo, cTh, K, size=160):
     """Per frame: the input image, the reconstruction in the frame's camera, a rotating
     novel view of hand and object (object frame)."""
@@ -62,36 +74,39 @@ def video_frames(clip, mesh, hand_verts_o, faces, hTo, cTh, K, size=160):
                np.repeat((clip.obj_mask[t] * 255)[..., None], 3, -1).astype(np.uint8))
         inp = mediapy.resize_image(inp, (size, size))
         same = viz.render_mesh(verts, all_faces, cTo, size=size, focal=focal, colors=colors)
-        cam = viz.orbit_camera(center, 0.45, 360.0 * t / T, 25, up=(0.0, 0.0, 1.0))
+        cam = orbit_camera(center, 0.45, 360.0 * t / T, 25, up=(0.0, 0.0, 1.0))
         novel = viz.render_mesh(verts, all_faces, cam, size=size, colors=colors)
         frames.append(np.concatenate([inp, same, novel], axis=1))
     return frames
 
 
-def write_outputs(out_dir, result, clip, model, config) -> dict:
-    """Writes every output of one fitted clip; returns the metrics (or {})."""
+def write_outputs(out_dir, result, clip, model, render) -> dict:
+    """Writes every output of one fitted clip (a `hoijax.recon.fit.FitResult`); returns the
+    metrics (or {}). render: configs/reconstruct.py `render` (the fitting resolution and
+    the object's bounding radius)."""
     os.makedirs(os.path.join(out_dir, "hands"), exist_ok=True)
     params = result.params
     arrays = scene.export_arrays(params, result.data.cTh0, result.data.K0)
     np.savez(os.path.join(out_dir, "params.npz"), **arrays,
              tracker_failures=result.failed)
-    mesh = extract_mesh(params["sdf"], config.render.bound_radius)
+    mesh = extract_mesh(params["sdf"], render.bound_radius)
     if mesh.is_empty:
         print(f"{out_dir}: the object vanished (no zero level set); object.obj is empty")
-    mesh.export(os.path.join(out_dir, "object.obj"))
+    write_mesh(os.path.join(out_dir, "object.obj"), mesh)
     verts_h, _ = scene.hand_vertices(model, params)
-    oTh = np.linalg.inv(arrays["hTo"])
-    verts_o = np.einsum("tij,tvj->tvi", oTh[:, :3, :3], np.asarray(verts_h)) + \
-        oTh[:, None, :3, 3]
+    verts_o = apply_to_points(np.linalg.inv(arrays["hTo"]), np.asarray(verts_h, np.float64))
     for t, v in enumerate(verts_o):
         write_obj(os.path.join(out_dir, "hands", f"{t:06d}.obj"), v, model.faces)
-    K_clip = arrays["K"] * clip.image_size[1] / config.render.image_size  # approx. rescale
+    K_clip = np.asarray(rescale_intrinsics(arrays["K"], (render.image_size,) * 2,
+                                           clip.image_size))
     frames = video_frames(clip, mesh, verts_o, model.faces, arrays["hTo"], arrays["cTh"],
                           K_clip)
     viz.write_video(os.path.join(out_dir, "recon.mp4"), frames, fps=4)
     mediapy.write_image(os.path.join(out_dir, "recon.png"), viz.grid(frames, 2))
-    # Every term logged at any step (SDS is only on some of the logged steps).
-    names = [k for k in dict.fromkeys(k for h in result.history for k in h) if k != "step"]
+    # Every loss term logged at any step (SDS is only on some of the logged steps); the
+    # gradient diagnostics (`grad_norm/...`, `nonfinite/...`) stay in the history.
+    names = [k for k in dict.fromkeys(k for h in result.history for k in h)
+             if k != "step" and "/" not in k]
     curves = {k: ([h["step"] for h in result.history if k in h],
                   [h[k] for h in result.history if k in h]) for k in names}
     mediapy.write_image(os.path.join(out_dir, "losses.png"), viz.plot_curves(
@@ -107,10 +122,7 @@ def evaluate_outputs(out_dir, clip, seconds) -> dict:
     if clip.gt is None or not clip.object_mesh_path:
         return {}
     from hoijax.eval.metrics import evaluate_reconstruction
-    path = os.path.join(out_dir, "object.obj")
-    with open(path) as f:  # trimesh cannot read back the OBJ of an empty (vanished) mesh
-        empty = not any(len(line.split()) >= 4 and line.split()[0] == "v" for line in f)
-    mesh = trimesh.Trimesh() if empty else trimesh.load(path, force="mesh")
+    mesh = trimesh.load(os.path.join(out_dir, "object.obj"), force="mesh")
     with np.load(os.path.join(out_dir, "params.npz")) as params:
         pred_hTo = params["hTo"][0]
     gt_mesh = trimesh.load(clip.object_mesh_path, force="mesh")

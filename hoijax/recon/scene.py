@@ -17,45 +17,24 @@ the params pytree holds exactly what the optimiser updates.
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hoijax.geometry.rotations import axis_angle_to_matrix
 from hoijax.geometry.transforms import make_transform
-from hoijax.hand.anatomy import back_direction
 from hoijax.hand.model import mano_forward
-from hoijax.models.sdf import fit_sphere, init_sdf
 
 PARAM_GROUPS = ("sdf", "hand", "hTo", "camera", "focal")
 
 
-def palm_sphere(model, init_radius, offset):
-    """Centre (3,) of the initial object sphere: `offset` metres in front of the palm centre
-    along the palm's normal (rest hand frame), so the sphere starts touching the palm."""
-    joints = np.asarray(model.J_regressor) @ np.asarray(model.v_template)
-    palm = joints[[0, 1, 4, 7, 10]].mean(0)
-    return palm - back_direction(joints, model.side) * offset
-
-
-def init_scene(model, clip_init: dict, config, key, sphere=None) -> dict:
-    """Initial params. clip_init: cTh (T,4,4) initial hand -> camera, hA (T,45), beta (10,).
-    config: the `scene` section of configs/reconstruct.py. sphere: (centre (3,), radius) of
-    the initial object in the hand frame (e.g. `init.fit_object_sphere`); None: the
-    config's sphere in front of the palm."""
-    T = len(clip_init["cTh"])
-    k_sdf, k_fit = jax.random.split(key)
-    if sphere is None:
-        sphere = (palm_sphere(model, config.init_radius, config.init_offset),
-                  config.init_radius)
-    center, radius = sphere
-    sdf = init_sdf(k_sdf, width=config.sdf_width, depth=config.sdf_depth,
-                   num_freqs=config.num_freqs, scale=config.sdf_scale,
-                   init_radius=radius, center=center)
-    sdf = fit_sphere(sdf, k_fit, radius=radius)
+def new_scene(sdf: dict, cTh0, hA0, beta0) -> dict:
+    """The params pytree of the module docstring: the object field `sdf`
+    (`hoijax.models.sdf`), the hand from the estimates hA0 (T,45) and beta0 (10,), and
+    zero corrections of the object pose and of the cameras cTh0 (T,4,4)."""
+    T = len(cTh0)
     zeros = jnp.zeros((T, 3))
-    return dict(sdf=sdf, hand=dict(beta=jnp.asarray(clip_init["beta"], jnp.float32),
-                                   hA=jnp.asarray(clip_init["hA"], jnp.float32)),
+    return dict(sdf=sdf, hand=dict(beta=jnp.asarray(beta0, jnp.float32),
+                                   hA=jnp.asarray(hA0, jnp.float32)),
                 hTo=dict(rot=jnp.zeros(3), trans=jnp.zeros(3), frame_rot=zeros,
                          frame_trans=zeros),
                 camera=dict(rot=zeros, trans=zeros),
@@ -67,13 +46,6 @@ def hTo_matrices(params):
     p = params["hTo"]
     rot = axis_angle_to_matrix(p["frame_rot"]) @ axis_angle_to_matrix(p["rot"])
     return make_transform(rot, p["trans"] + p["frame_trans"])
-
-
-def hTo_offset_penalty(params):
-    """Mean squared per-frame hTo offset: rad^2 + cm^2 (cm: comparable magnitudes)."""
-    p = params["hTo"]
-    return (jnp.mean(jnp.sum(p["frame_rot"] ** 2, -1))
-            + jnp.mean(jnp.sum((100.0 * p["frame_trans"]) ** 2, -1)))
 
 
 def cTh_matrices(params, cTh0):

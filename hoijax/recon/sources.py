@@ -7,20 +7,20 @@ import os
 
 def resolve_clips(specs) -> list:
     """[(name, folder or ("synthetic", category, seed))]; raises ValueError on bad specs."""
-    from hoijax.data.synthetic.objects import CATEGORIES
+    from hoijax.data.synthetic.objects import canonical_category, clip_name
     jobs = []
     for spec in specs:
         if spec.startswith("synthetic:"):
             parts = spec.split(":")
-            category = parts[1].replace("_", " ")
-            if category not in CATEGORIES:
-                raise ValueError(f"--clip={spec}: unknown category {category!r}; choose "
-                                 f"from {', '.join(CATEGORIES)}")
+            try:
+                category = canonical_category(parts[1])
+            except ValueError as e:
+                raise ValueError(f"--clip={spec}: {e}") from None
             try:
                 seed = int(parts[2]) if len(parts) > 2 else 0
             except ValueError:
                 raise ValueError(f"--clip={spec}: the seed must be an integer") from None
-            jobs.append((f"{parts[1]}_{seed}", ("synthetic", category, seed)))
+            jobs.append((clip_name(category, seed), ("synthetic", category, seed)))
             continue
         folders = sorted(glob.glob(spec)) if any(c in spec for c in "*?[") else [spec]
         if not folders:

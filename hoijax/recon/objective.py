@@ -1,0 +1,265 @@
+"""What reconstruction minimises (docs/design.md, "Reconstruction"): a pure function of
+the scene params, the clip's constants and a key.
+
+Each step renders `frames_per_step` random frames: the hand mesh by soft rasterization
+(whole image) and the object SDF by volume rendering at `rays_per_frame` random pixels;
+the two are depth-composited and compared with the input masks (`mask`, `hand_mask`).
+The eikonal term is taken at some of those ray samples and at uniform points in the
+object's bounding sphere. Temporal smoothness, the hand prior and the hTo offsets
+regularise. On SDS steps the object and the hand are rendered from a random novel view
+around the hand of a random frame, and the prior's score distillation loss is added: it
+moves the object field and the poses, never the hand mesh (the hand's vertices are held
+fixed in that branch). The formulas live in `hoijax.recon.losses` and
+`hoijax.diffusion.sds`; this module assembles them.
+
+The options are small frozen dataclasses built from configs/reconstruct.py
+(`Objective.from_config`), so the functions see what they use and nothing else.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from hoijax.diffusion.sds import annealed_max_t, sds_loss
+from hoijax.geometry.camera import novel_view_camera, pixel_rays
+from hoijax.geometry.math import safe_normalize
+from hoijax.geometry.rotations import random_rotation
+from hoijax.geometry.transforms import apply_to_directions, apply_to_points, invert_rigid
+from hoijax.models.sdf import sdf_value
+from hoijax.models.text import tokenize
+from hoijax.recon import losses, scene
+from hoijax.recon.data import ClipData
+from hoijax.render.compose import compose_layers
+from hoijax.render.geometry_images import (HAND_BACKGROUND, hand_geometry_image,
+                                           object_geometry_image, reference_depth)
+from hoijax.render.rasterize import rasterize
+from hoijax.render.volume import render_sdf
+
+SDS_CONDITIONS = ("full", "text_only", "hand_only")
+
+
+def _from_section(cls, section):
+    """cls(**the fields of cls read from a config section)."""
+    values = {f.name: section[f.name] for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderOptions:
+    """configs/reconstruct.py `render`: the fitting renderers."""
+
+    image_size: int
+    sigma: float  # hand rasterizer softness (pixels)
+    faces_per_pixel: int
+    beta: float  # VolSDF Laplace scale (m)
+    bound_radius: float  # object bounding sphere (m)
+    num_samples: int
+    num_importance: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingOptions:
+    """What one step looks at (configs/reconstruct.py top level)."""
+
+    frames_per_step: int
+    rays_per_frame: int
+    eikonal_points: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SDSOptions:
+    """configs/reconstruct.py `sds` (and `num_steps`, for the timestep anneal)."""
+
+    num_steps: int
+    guidance: float
+    min_t: float
+    max_t_start: float
+    max_t_end: float
+    modality_weights: tuple
+    hand_sigma: float
+    view_distance: float
+    focal_factor: float
+    condition: str  # one of SDS_CONDITIONS
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+    """configs/reconstruct.py `loss`."""
+
+    mask: float
+    hand_mask: float
+    eikonal: float
+    smooth: float
+    hTo_offset: float
+    hand_prior: float
+    sds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    render: RenderOptions
+    sampling: SamplingOptions
+    sds: SDSOptions
+    weights: LossWeights
+
+    @classmethod
+    def from_config(cls, config) -> "Objective":
+        sds = dict(config.sds, num_steps=config.num_steps)
+        return cls(render=_from_section(RenderOptions, config.render),
+                   sampling=_from_section(SamplingOptions, config),
+                   sds=_from_section(SDSOptions, sds),
+                   weights=_from_section(LossWeights, config.loss))
+
+
+def object_layer(sdf_params, cTo, rays_c, key, render: RenderOptions):
+    """Volume-renders the object SDF along camera rays through the camera centre,
+    directions rays_c (N,3) in the camera frame; cTo (4,4) object -> camera."""
+    oTc = invert_rigid(cTo)
+    dirs_o = apply_to_directions(oTc, rays_c)
+    origins_o = jnp.broadcast_to(oTc[:3, 3], dirs_o.shape)
+    return render_sdf(sdf_value, sdf_params, origins_o, dirs_o, beta=render.beta, key=key,
+                      bound_center=sdf_params["center"], bound_radius=render.bound_radius,
+                      num_samples=render.num_samples, num_importance=render.num_importance,
+                      sdf_to_camera=cTo, chunk=4096)
+
+
+def sample_eikonal_points(ray_points, center, key, num_points, bound_radius):
+    """(num_points // 2 * 2, 3) points for the eikonal term: half drawn from the ray
+    samples ray_points (N,S,3) (near the surface, where the renderer looks), half uniform
+    in the bounding sphere around `center` (where a flat, nearly-zero field would render
+    as fog that the mesh does not have). A subset because the term needs second
+    derivatives of the MLP: on all N*S samples it would double the cost of a step."""
+    k_pick, k_dir, k_rad = jax.random.split(key, 3)
+    n = num_points // 2
+    flat = jax.lax.stop_gradient(ray_points.reshape(-1, 3))
+    near = flat[jax.random.choice(k_pick, flat.shape[0], (min(n, flat.shape[0]),),
+                                  replace=False)]
+    dirs = safe_normalize(jax.random.normal(k_dir, (n, 3)))
+    radii = bound_radius * jax.random.uniform(k_rad, (n, 1)) ** (1 / 3)
+    return jnp.concatenate([near, jax.lax.stop_gradient(center) + dirs * radii])
+
+
+def eikonal_term(sdf_params, points):
+    """The eikonal loss of the field at points (N,3)."""
+    grads = jax.vmap(jax.grad(lambda p: sdf_value(sdf_params, p)))(points)
+    return losses.eikonal_loss(grads)
+
+
+def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, frame, k_pix, k_vol,
+                  render: RenderOptions, sampling: SamplingOptions):
+    """Mask losses (object, hand) of one frame at `rays_per_frame` random pixels, and the
+    object's ray samples (N,S,3) in the object frame."""
+    size = render.image_size
+    hand = rasterize(apply_to_points(cTh[frame], verts_h[frame]), faces, K[frame],
+                     (size, size), sigma=render.sigma,
+                     faces_per_pixel=render.faces_per_pixel)
+    pix = jax.random.choice(k_pix, size * size, (sampling.rays_per_frame,), replace=False,
+                            p=data.ray_weights[frame])
+    _, dirs = pixel_rays(K[frame], (size, size))
+    cTo = cTh[frame] @ scene.hTo_matrices(params)[frame]
+    obj = object_layer(params["sdf"], cTo, dirs.reshape(-1, 3)[pix], k_vol, render)
+    flat = lambda x: x.reshape((size * size,) + x.shape[2:])[pix]  # noqa: E731
+    hand_px = dict(mask=flat(hand["mask"]), depth=flat(hand["depth"]),
+                   normal=flat(hand["normal"]))
+    composed = compose_layers(hand_px, obj)
+    masks = losses.mask_losses(composed, flat(data.obj_mask[frame]),
+                               flat(data.hand_mask[frame]))
+    return masks, obj["points"]
+
+
+def reprojection_terms(params, data: ClipData, faces, verts_h, key, render: RenderOptions,
+                       sampling: SamplingOptions) -> dict:
+    """Mask terms and the eikonal term on `frames_per_step` random frames (mean over
+    them); verts_h (T,V,3) the hand's vertices in the hand frame, faces (F,3)."""
+    T = data.obj_mask.shape[0]
+    k_frames, k_pix, k_vol = jax.random.split(key, 3)
+    frames = jax.random.choice(k_frames, T, (sampling.frames_per_step,), replace=False)
+    cTh = scene.cTh_matrices(params, data.cTh0)
+    K = scene.intrinsics(params, data.K0)
+
+    def one(frame, k_pix, k_vol):
+        (obj, hand), points = _render_frame(params, data, faces, verts_h, cTh, K, frame,
+                                            k_pix, k_vol, render, sampling)
+        eik_points = sample_eikonal_points(points, params["sdf"]["center"],
+                                           jax.random.fold_in(k_vol, 1),
+                                           sampling.eikonal_points, render.bound_radius)
+        return obj, hand, eikonal_term(params["sdf"], eik_points)
+
+    keys_pix = jax.random.split(k_pix, sampling.frames_per_step)
+    keys_vol = jax.random.split(k_vol, sampling.frames_per_step)
+    obj, hand, eik = jax.vmap(one)(frames, keys_pix, keys_vol)
+    return dict(mask=jnp.mean(obj), hand_mask=jnp.mean(hand), eikonal=jnp.mean(eik))
+
+
+def sds_condition(hand_image, tokens, condition: str):
+    """The prior's condition for an SDS_CONDITIONS ablation: "full" keeps both,
+    "text_only" replaces the hand image by an empty one, "hand_only" the prompt by the
+    null prompt. hand_image (1,H,W,7), tokens (1,L)."""
+    if condition == "text_only":
+        hand_image = jnp.broadcast_to(jnp.asarray(HAND_BACKGROUND), hand_image.shape)
+    elif condition == "hand_only":
+        tokens = jnp.asarray(tokenize(""))[None]
+    return dict(hand=hand_image, tokens=tokens)
+
+
+def novel_view_images(params, faces, surface_code, verts_h, frame, k_rot, k_vol, size,
+                      render: RenderOptions, opts: SDSOptions):
+    """The object's (1,S,S,5) and the hand's (1,S,S,7) geometry images from a random
+    viewpoint (drawn with k_rot) on a sphere around the hand of `frame` (the prior's
+    training cameras); k_vol jitters the volume samples."""
+    verts = jax.lax.stop_gradient(verts_h[frame])  # SDS never moves the hand mesh
+    cTh, K = novel_view_camera(random_rotation(k_rot), verts.mean(0), opts.view_distance,
+                               opts.focal_factor, size)
+    hand = rasterize(apply_to_points(cTh, verts), faces, K, (size, size),
+                     sigma=opts.hand_sigma, faces_per_pixel=render.faces_per_pixel,
+                     attributes=surface_code)
+    _, dirs = pixel_rays(K, (size, size))
+    cTo = cTh @ scene.hTo_matrices(params)[frame]
+    obj = object_layer(params["sdf"], cTo, dirs.reshape(-1, 3), k_vol, render)
+    obj = jax.tree.map(lambda x: x.reshape((size, size) + x.shape[1:]),
+                       dict(mask=obj["mask"], depth=obj["depth"], normal=obj["normal"]))
+    ref = jax.lax.stop_gradient(reference_depth(hand["mask"], hand["depth"],
+                                                fallback=opts.view_distance))
+    return object_geometry_image(obj, ref)[None], hand_geometry_image(hand, ref)[None]
+
+
+def sds_term(params, data: ClipData, model, verts_h, prior, prior_params, key, step,
+             render: RenderOptions, opts: SDSOptions):
+    """The SDS loss from one random novel view of a random frame; verts_h (T,V,3).
+    prior: a `hoijax.diffusion.export.Prior` (its function, schedule and config);
+    prior_params its parameters (an argument, so they are not baked into the program)."""
+    T = data.obj_mask.shape[0]
+    k_frame, k_rot, k_vol, k_sds = jax.random.split(key, 4)
+    frame = jax.random.randint(k_frame, (), 0, T)
+    x, hand_image = novel_view_images(
+        params, jnp.asarray(model.faces), jnp.asarray(model.surface_code), verts_h, frame,
+        k_rot, k_vol, prior.config.model.image_size, render, opts)
+    cond = sds_condition(hand_image, data.tokens[None], opts.condition)
+    max_t = annealed_max_t(step, opts.num_steps, opts.max_t_start, opts.max_t_end)
+    loss, _ = sds_loss(prior.denoise, prior_params, prior.schedule, x, cond,
+                       jnp.asarray(tokenize("")), k_sds, t_range=(opts.min_t, max_t),
+                       guidance=opts.guidance, weights=opts.modality_weights,
+                       prediction=prior.config.diffusion.prediction)
+    return loss
+
+
+def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
+               objective: Objective, with_sds: bool):
+    """(weighted total, dict of the unweighted terms) of one step."""
+    k_rep, k_sds = jax.random.split(key)
+    verts_h, joints = scene.hand_vertices(model, params)  # once per step, shared by terms
+    terms = reprojection_terms(params, data, jnp.asarray(model.faces), verts_h, k_rep,
+                               objective.render, objective.sampling)
+    terms["smooth"] = losses.temporal_smoothness(joints,
+                                                 invert_rigid(scene.hTo_matrices(params)))
+    terms["hand_prior"] = losses.hand_prior_loss(params["hand"]["hA"], data.hA0)
+    terms["hTo_offset"] = losses.hTo_offset_penalty(params["hTo"]["frame_rot"],
+                                                    params["hTo"]["frame_trans"])
+    if with_sds:
+        terms["sds"] = sds_term(params, data, model, verts_h, prior, prior_params, k_sds,
+                                step, objective.render, objective.sds)
+    w = objective.weights
+    total = sum(getattr(w, name) * value for name, value in terms.items())
+    return total, terms
