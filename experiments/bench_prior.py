@@ -12,12 +12,12 @@ grasps of the data. Writes experiments/results/prior.json.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import app, flags
 from benchlib import default_path, write_results
 
 from hoijax import parallel
@@ -119,40 +119,41 @@ def category_grid(checkpoint, data_path, out_png, num_hands=4, seed=0):
           f"{', '.join(str(c) for c in prompts)}")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--throughput", action="store_true")
-    parser.add_argument("--configs", default="default,paper")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--paper_batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--heldout", action="store_true")
-    parser.add_argument("--checkpoint", default="hoijax/assets/prior")
-    parser.add_argument("--data", default="")
-    parser.add_argument("--category_grid", default="",
-                        help="PNG path: sample held-out hands with every prompt")
-    parser.add_argument("--out", default=default_path("prior"))
-    args = parser.parse_args()
+_THROUGHPUT = flags.DEFINE_bool("throughput", False, "Measure training throughput.")
+_CONFIGS = flags.DEFINE_string("configs", "default,paper", "configs/prior.py variants.")
+_BATCH = flags.DEFINE_integer("batch", 32, "Batch of the non-paper configs.")
+_PAPER_BATCH = flags.DEFINE_integer("paper_batch", 8, "Batch of the paper config.")
+_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per config.")
+_HELDOUT = flags.DEFINE_bool("heldout", False, "Held-out losses of --checkpoint.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "hoijax/assets/prior", "Prior folder.")
+_DATA = flags.DEFINE_string("data", "", "Prior-data folder (held-out grasps).")
+_CATEGORY_GRID = flags.DEFINE_string("category_grid", "", "PNG path: sample held-out "
+                                     "hands with every prompt.")
+_OUT = flags.DEFINE_string("out", default_path("prior"), "Results JSON (merged).")
+
+
+def main(argv):
+    del argv
     enable_compilation_cache()
     results = {}
-    if args.throughput:
-        for variant in args.configs.split(","):
-            batch = args.paper_batch if variant == "paper" else args.batch
-            r = throughput(variant, batch, args.steps)
+    if _THROUGHPUT.value:
+        for variant in _CONFIGS.value.split(","):
+            batch = _PAPER_BATCH.value if variant == "paper" else _BATCH.value
+            r = throughput(variant, batch, _STEPS.value)
             results[f"throughput_{variant}_{r['device'].replace(' ', '_')}"] = r
             print(f"{variant:8s} {r['image_size']}px batch {batch} on {r['devices']}x "
                   f"{r['device']}: {r['step_s'] * 1e3:.0f} ms/step, "
                   f"{r['images_per_s']:.1f} img/s, {r['params'] / 1e6:.2f}M params")
-    if args.heldout:
-        r = heldout(args.checkpoint, args.data)
+    if _HELDOUT.value:
+        r = heldout(_CHECKPOINT.value, _DATA.value)
         results["held_out"] = r
         for name in ("right_prompt", "null_prompt", "untrained"):
             print(f"{name:13s} " + "  ".join(f"t={t}: {v:.4f}" for t, v in r[name].items()))
-    if args.category_grid:
-        category_grid(args.checkpoint, args.data, args.category_grid)
+    if _CATEGORY_GRID.value:
+        category_grid(_CHECKPOINT.value, _DATA.value, _CATEGORY_GRID.value)
     if results:
-        write_results(results, args.out, merge=True)
+        write_results(results, _OUT.value, merge=True)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

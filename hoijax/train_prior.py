@@ -49,6 +49,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # Orbax logs every checkpoint file at INFO
     config = _CONFIG.value
     try:
+        trainer.check_config(config)
         parallel.check_batch_size(config.batch_size, "--config.batch_size")
         data = trainer.load_training_data(config)
     except ValueError as e:

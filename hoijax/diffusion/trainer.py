@@ -26,6 +26,8 @@ import optax
 from flax import nnx
 
 from hoijax import parallel
+from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
+                           POSITIVE_INT, check_fields, int_at_least, one_of)
 from hoijax.diffusion.loss import denoising_loss
 from hoijax.diffusion.sampler import ddim_sample
 from hoijax.diffusion.schedules import make_schedule
@@ -37,6 +39,35 @@ EVAL_TIMESTEPS = (250, 500, 750)
 
 # ---------------------------------------------------------------------------------------
 # State and step.
+
+# configs/prior.py fields checked before any work (`check_config`).
+CONFIG_RULES = {
+    "workdir": (lambda v: isinstance(v, str) and v != "", "a folder path"),
+    "batch_size": POSITIVE_INT, "num_steps": POSITIVE_INT, "log_every": POSITIVE_INT,
+    "checkpoint_every": POSITIVE_INT, "eval_every": NON_NEGATIVE_INT,
+    "prompt_dropout": FRACTION, "data.held_out_every": int_at_least(2),
+    "model.image_size": int_at_least(8), "model.channels": POSITIVE_INT,
+    "model.num_res_blocks": POSITIVE_INT, "model.num_heads": POSITIVE_INT,
+    "model.text_width": POSITIVE_INT, "model.text_depth": NON_NEGATIVE_INT,
+    "model.dtype": one_of("float32", "bfloat16"),
+    "diffusion.schedule": one_of("linear", "cosine"),
+    "diffusion.num_steps": int_at_least(2), "diffusion.prediction": one_of("x0", "epsilon"),
+    "optim.lr": POSITIVE, "optim.warmup_steps": NON_NEGATIVE_INT,
+    "optim.final_lr_fraction": FRACTION, "optim.weight_decay": NON_NEGATIVE,
+    "optim.grad_clip": POSITIVE, "optim.ema_decay": FRACTION,
+    "sample.num": POSITIVE_INT, "sample.ddim_steps": POSITIVE_INT,
+    "sample.guidance": NON_NEGATIVE,
+}
+
+
+def check_config(config) -> None:
+    """Raises ValueError naming the first bad field of a configs/prior.py config."""
+    check_fields(config, CONFIG_RULES)
+    size = config.model.image_size
+    if size % 2 ** (len(config.model.channel_mult) - 1):
+        raise ValueError(f"config.model.image_size={size}: must divide by 2^(levels - 1) "
+                         f"for config.model.channel_mult={tuple(config.model.channel_mult)}")
+
 
 def make_optimizer(optim, num_steps):
     """AdamW with linear warm-up and cosine decay, after global-norm clipping."""
@@ -226,6 +257,22 @@ def load_training_data(config, progress=True) -> dict:
     return data
 
 
+def _restore(config, state):
+    """(Orbax manager of config.workdir/checkpoints, state, start step): the latest
+    checkpoint's state when there is one (a killed run resumes), else `state` and 0."""
+    import orbax.checkpoint as ocp
+    manager = ocp.CheckpointManager(
+        os.path.abspath(os.path.join(config.workdir, "checkpoints")),
+        options=ocp.CheckpointManagerOptions(max_to_keep=2,
+                                             save_interval_steps=config.checkpoint_every))
+    start = manager.latest_step() or 0
+    if start:
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+        state = manager.restore(start, args=ocp.args.StandardRestore(abstract))
+        print(f"resumed from {config.workdir}/checkpoints at step {start}")
+    return manager, state, start
+
+
 def train(config, data: dict, *, progress=True, mesh=None) -> dict:
     """Trains (or resumes) the prior in config.workdir; returns the final state (host)."""
     import orbax.checkpoint as ocp
@@ -245,15 +292,7 @@ def train(config, data: dict, *, progress=True, mesh=None) -> dict:
     step_fn = jax.jit(make_train_step(denoise, tx, schedule, token_table, config),
                       donate_argnums=0)
 
-    manager = ocp.CheckpointManager(
-        os.path.abspath(os.path.join(config.workdir, "checkpoints")),
-        options=ocp.CheckpointManagerOptions(max_to_keep=2,
-                                             save_interval_steps=config.checkpoint_every))
-    start = manager.latest_step() or 0
-    if start:
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-        state = manager.restore(start, args=ocp.args.StandardRestore(abstract))
-        print(f"resumed from {config.workdir}/checkpoints at step {start}")
+    manager, state, start = _restore(config, state)
     log = MetricLog(config.workdir)
     key = jax.random.key(config.seed)
     bar = tqdm(total=config.num_steps, initial=start, disable=not progress, unit="step",

@@ -6,83 +6,55 @@ second instead of as a traceback or a silently wrong result minutes later.
 """
 from __future__ import annotations
 
-import numbers
-
+from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
+                           POSITIVE_INT, check_fields, int_at_least, is_real, one_of)
 from hoijax.recon.objective import SDS_CONDITIONS
 from hoijax.recon.scene import PARAM_GROUPS
 
-
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-# field -> (test, what it must be)
-_POSITIVE_INT = (lambda v: _is_int(v) and v > 0, "a positive integer")
-_NON_NEGATIVE_INT = (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
-_POSITIVE = (lambda v: _is_real(v) and v > 0, "a positive number")
-_NON_NEGATIVE = (lambda v: _is_real(v) and v >= 0, "a number >= 0")
-_FRACTION = (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]")
-
 RULES = {
-    "num_steps": _NON_NEGATIVE_INT,
-    "frames_per_step": _POSITIVE_INT,
-    "rays_per_frame": _POSITIVE_INT,
-    "eikonal_points": (lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
-    "log_every": _POSITIVE_INT,
-    "checkpoint_every": _POSITIVE_INT,
-    "render.image_size": (lambda v: _is_int(v) and v >= 8, "an integer >= 8 (pixels)"),
-    "render.sigma": _POSITIVE,
-    "render.faces_per_pixel": _POSITIVE_INT,
-    "render.beta": _POSITIVE,
-    "render.bound_radius": _POSITIVE,
-    "render.num_samples": (lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
-    "render.num_importance": _NON_NEGATIVE_INT,
-    "init.lam": _POSITIVE,
-    "init.sphere_radius": _POSITIVE,
-    "init.sphere_offset": _NON_NEGATIVE,
-    "sdf.width": _POSITIVE_INT,
-    "sdf.depth": (lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
-    "sdf.num_freqs": _NON_NEGATIVE_INT,
-    "sdf.scale": _POSITIVE,
-    "sds.warmup": _NON_NEGATIVE_INT,
-    "sds.every": _POSITIVE_INT,
-    "sds.guidance": _NON_NEGATIVE,
-    "sds.min_t": _FRACTION,
-    "sds.max_t_start": _FRACTION,
-    "sds.max_t_end": _FRACTION,
-    "sds.hand_sigma": _POSITIVE,
-    "sds.view_distance": _POSITIVE,
-    "sds.focal_factor": _POSITIVE,
-    "sds.condition": (lambda v: v in SDS_CONDITIONS, f"one of {', '.join(SDS_CONDITIONS)}"),
+    "num_steps": NON_NEGATIVE_INT,
+    "frames_per_step": POSITIVE_INT,
+    "rays_per_frame": POSITIVE_INT,
+    "eikonal_points": int_at_least(2),
+    "log_every": POSITIVE_INT,
+    "checkpoint_every": POSITIVE_INT,
+    "render.image_size": int_at_least(8),
+    "render.sigma": POSITIVE,
+    "render.faces_per_pixel": POSITIVE_INT,
+    "render.beta": POSITIVE,
+    "render.bound_radius": POSITIVE,
+    "render.num_samples": int_at_least(2),
+    "render.num_importance": NON_NEGATIVE_INT,
+    "init.lam": POSITIVE,
+    "init.sphere_radius": POSITIVE,
+    "init.sphere_offset": NON_NEGATIVE,
+    "sdf.width": POSITIVE_INT,
+    "sdf.depth": int_at_least(2),
+    "sdf.num_freqs": NON_NEGATIVE_INT,
+    "sdf.scale": POSITIVE,
+    "sds.warmup": NON_NEGATIVE_INT,
+    "sds.every": POSITIVE_INT,
+    "sds.guidance": NON_NEGATIVE,
+    "sds.min_t": FRACTION,
+    "sds.max_t_start": FRACTION,
+    "sds.max_t_end": FRACTION,
+    "sds.hand_sigma": POSITIVE,
+    "sds.view_distance": POSITIVE,
+    "sds.focal_factor": POSITIVE,
+    "sds.condition": one_of(*SDS_CONDITIONS),
     "sds.modality_weights": (
-        lambda v: len(v) == 3 and all(_is_real(w) and w >= 0 for w in v),
+        lambda v: len(v) == 3 and all(is_real(w) and w >= 0 for w in v),
         "three numbers >= 0 (mask, normal, depth)"),
-    **{f"loss.{k}": _NON_NEGATIVE for k in ("mask", "hand_mask", "eikonal", "smooth",
+    **{f"loss.{k}": NON_NEGATIVE for k in ("mask", "hand_mask", "eikonal", "smooth",
                                             "hTo_offset", "hand_prior", "sds")},
-    **{f"optim.lr.{g}": _NON_NEGATIVE for g in PARAM_GROUPS},
+    **{f"optim.lr.{g}": NON_NEGATIVE for g in PARAM_GROUPS},
 }
-
-
-def _get(config, path):
-    node = config
-    for name in path.split("."):
-        if name not in node:
-            raise ValueError(f"config.{path}: missing from the reconstruction config")
-        node = node[name]
-    return node
 
 
 def check_config(config, num_frames: int | None = None) -> None:
     """Raises ValueError naming the first bad field of a configs/reconstruct.py config;
     with num_frames, also the fields bounded by the clip length and image size."""
-    for path, (ok, what) in RULES.items():
-        value = _get(config, path)
-        if not ok(value):
-            raise ValueError(f"config.{path}={value!r}: must be {what}")
+    check_fields(config, RULES)
     sds = config.sds
     if not sds.min_t <= sds.max_t_end <= sds.max_t_start:
         raise ValueError(f"config.sds: need min_t <= max_t_end <= max_t_start; got "

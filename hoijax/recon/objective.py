@@ -169,10 +169,12 @@ def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, frame, k_pix, 
     return masks, obj["points"]
 
 
-def reprojection_terms(params, data: ClipData, faces, verts_h, key, render: RenderOptions,
-                       sampling: SamplingOptions) -> dict:
-    """Mask terms and the eikonal term on `frames_per_step` random frames (mean over
-    them); verts_h (T,V,3) the hand's vertices in the hand frame, faces (F,3)."""
+def render_frames(params, data: ClipData, faces, verts_h, key, render: RenderOptions,
+                  sampling: SamplingOptions) -> dict:
+    """Renders `frames_per_step` random frames (F): verts_h (T,V,3) the hand's vertices in
+    the hand frame, faces (F,3). Returns mask (F,) and hand_mask (F,): the mask losses
+    at the sampled pixels; points (F,N,S,3): the object's ray samples (object frame);
+    eikonal_keys (F,): a key per frame for drawing the eikonal points."""
     T = data.obj_mask.shape[0]
     k_frames, k_pix, k_vol = jax.random.split(key, 3)
     frames = jax.random.choice(k_frames, T, (sampling.frames_per_step,), replace=False)
@@ -182,15 +184,24 @@ def reprojection_terms(params, data: ClipData, faces, verts_h, key, render: Rend
     def one(frame, k_pix, k_vol):
         (obj, hand), points = _render_frame(params, data, faces, verts_h, cTh, K, frame,
                                             k_pix, k_vol, render, sampling)
-        eik_points = sample_eikonal_points(points, params["sdf"]["center"],
-                                           jax.random.fold_in(k_vol, 1),
-                                           sampling.eikonal_points, render.bound_radius)
-        return obj, hand, eikonal_term(params["sdf"], eik_points)
+        return dict(mask=obj, hand_mask=hand, points=points,
+                    eikonal_keys=jax.random.fold_in(k_vol, 1))
 
     keys_pix = jax.random.split(k_pix, sampling.frames_per_step)
     keys_vol = jax.random.split(k_vol, sampling.frames_per_step)
-    obj, hand, eik = jax.vmap(one)(frames, keys_pix, keys_vol)
-    return dict(mask=jnp.mean(obj), hand_mask=jnp.mean(hand), eikonal=jnp.mean(eik))
+    return jax.vmap(one)(frames, keys_pix, keys_vol)
+
+
+def eikonal_on_samples(sdf_params, points, keys, sampling: SamplingOptions,
+                       render: RenderOptions):
+    """The eikonal term, mean over frames: per frame at `sample_eikonal_points` drawn from
+    its ray samples points (F,N,S,3) and its bounding sphere with its key (F,)."""
+    def one(points, key):
+        x = sample_eikonal_points(points, sdf_params["center"], key,
+                                  sampling.eikonal_points, render.bound_radius)
+        return eikonal_term(sdf_params, x)
+
+    return jnp.mean(jax.vmap(one)(points, keys))
 
 
 def sds_condition(hand_image, tokens, condition: str):
@@ -250,8 +261,12 @@ def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
     """(weighted total, dict of the unweighted terms) of one step."""
     k_rep, k_sds = jax.random.split(key)
     verts_h, joints = scene.hand_vertices(model, params)  # once per step, shared by terms
-    terms = reprojection_terms(params, data, jnp.asarray(model.faces), verts_h, k_rep,
-                               objective.render, objective.sampling)
+    frames = render_frames(params, data, jnp.asarray(model.faces), verts_h, k_rep,
+                           objective.render, objective.sampling)
+    terms = dict(mask=jnp.mean(frames["mask"]), hand_mask=jnp.mean(frames["hand_mask"]))
+    terms["eikonal"] = eikonal_on_samples(params["sdf"], frames["points"],
+                                          frames["eikonal_keys"], objective.sampling,
+                                          objective.render)
     terms["smooth"] = losses.temporal_smoothness(joints,
                                                  invert_rigid(scene.hTo_matrices(params)))
     terms["hand_prior"] = losses.hand_prior_loss(params["hand"]["hA"], data.hA0)

@@ -4,7 +4,7 @@ An object is fully determined by (category, seed) (`objects.sample_params`), and
 motion, camera and tracker noise by the same seed. The benchmark uses seeds 0 and 1 of
 every category (12 clips); the prior's training data uses seeds from `TRAIN_FIRST_SEED` up,
 so no benchmark object or grasp is ever seen in training (`prior_data.check_config`
-enforces it). `configs/benchmark.py` is the config view of this list.
+enforces it). `configs/reconstruct.py:bench` names these clips for the benchmark.
 """
 from __future__ import annotations
 
