@@ -1,4 +1,4 @@
-"""The clip format (DESIGN.md section 4, compatible with DiffHOI's preprocessed clips).
+"""The clip format (docs/design.md section 4, compatible with DiffHOI's preprocessed clips).
 
 ```
 CLIP/

@@ -7,7 +7,7 @@ text encoder's tokens, at the resolutions listed in `attention_resolutions` (whe
 self-attention too). Output: 5 channels, epsilon or x0 by the training config. Residual
 branches end in zero-initialised layers, so the network starts as a near-identity path.
 
-Use it through the pure function (DESIGN.md section 6):
+Use it through the pure function (docs/design.md section 10):
 
     graphdef, params = create_denoiser(config.model, key)
     denoise = make_denoise_fn(graphdef)

@@ -1,4 +1,4 @@
-"""Writes synthetic clips in the clip format (DESIGN.md section 4).
+"""Writes synthetic clips in the clip format (docs/design.md section 4).
 
   python -m hoijax.data.synthetic --category mug --seed 0 --num_frames 8 --out DIR
   python -m hoijax.data.synthetic --category all --num_clips 4 --out DIR   # batch
