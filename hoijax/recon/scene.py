@@ -12,8 +12,9 @@
                                    cTh = [exp(cam_rot) R0 | t0 + cam_trans];
   log_focal (T,)                   focal refinement: K = diag(e^f, e^f, 1) K0 (about cx, cy).
 
-The constants of a clip (initial cameras, intrinsics, masks) live in a separate dict, so
-the params pytree holds exactly what the optimiser updates.
+The constants of a clip (initial cameras, intrinsics, masks) live apart, in
+`hoijax.recon.data.ClipData`, so the params pytree holds exactly what the optimiser
+updates; `hoijax.recon.init.initialise_scene` builds the first one (`new_scene`).
 """
 from __future__ import annotations
 
