@@ -5,19 +5,21 @@
   python -m hoijax.data.prior_data --config=configs/prior_data.py \
       --config.source='clips:/data/hoi4d_clips/*' --out=prior_data_hoi4d
 
-Default: 6 categories x 52 objects x 32 views = 9984 images at 32x32 (about 12 min on a
-2-core CPU, most of it grasp synthesis). `:tiny` is 2 objects x 4 views per category.
+Default: every category of the synthetic world (16: the six HOI4D ones and ten more) x 52
+objects x 32 views = 26624 images at 32x32 (about 35 min on a 2-core CPU, most of it grasp
+synthesis). `:tiny` / `:tiny16` are 2 objects x 4 views of each of the six HOI4D categories
+(kept small for the tests and the tiny prior).
 """
 import ml_collections
 
 from hoijax.data.synthetic.split import TRAIN_FIRST_SEED
-from hoijax.data.synthetic.objects import CATEGORIES
+from hoijax.data.synthetic.objects import CATEGORIES, HOI4D_CATEGORIES
 
 
 def get_config(arg=None):
     config = ml_collections.ConfigDict()
     config.source = "synthetic"  # "synthetic" or "clips:GLOB" (clip folders with gt.npz)
-    config.categories = list(CATEGORIES)  # synthetic categories to draw objects from
+    config.categories = list(CATEGORIES)  # synthetic categories to draw objects from: all
     config.first_seed = TRAIN_FIRST_SEED  # first object seed (benchmark seeds are below it)
     config.objects_per_category = 52  # synthetic objects (one grasp each) per category
     config.clip_frame_stride = 1  # clips source: every n-th frame is a grasp
@@ -30,6 +32,7 @@ def get_config(arg=None):
     config.view.distance = 0.5  # metres from the camera to the hand's centre
     config.view.focal_factor = 2.0  # focal length in image sizes (28 deg FOV, +-12.5 cm at 0.5 m)
     if arg in ("tiny", "tiny16"):  # tiny16: 16x16, for configs/prior.py:tiny
+        config.categories = list(HOI4D_CATEGORIES)
         config.objects_per_category = 2
         config.views_per_grasp = 4
         config.shard_size = 16

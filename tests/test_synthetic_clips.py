@@ -9,7 +9,8 @@ from hoijax.data.synthetic.clips import (MAX_GAP, MAX_PENETRATION, ClipSpec, Tra
                                          corrupt_estimates, generate_clip,
                                          hand_object_distances, plan_clips)
 from hoijax.data.synthetic.objects import sample_params
-from hoijax.data.synthetic.split import benchmark_clips, held_out_seeds
+from hoijax.data.synthetic.objects import CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES
+from hoijax.data.synthetic.split import benchmark_clips, generalisation_clips, held_out_seeds
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +68,16 @@ def test_tracker_noise_failures_and_exactness():
 
 
 def test_cli_plans_and_refuses_bad_arguments(tmp_path):
-    jobs = plan_clips("all", 0, 2, str(tmp_path / "batch"))
+    jobs = plan_clips("hoi4d", 0, 2, str(tmp_path / "batch"))
     assert len(jobs) == 12 and jobs[0][2].endswith("mug_0") and jobs[1][2].endswith("mug_1")
     assert jobs[-1] == ("toy car", 1, str(tmp_path / "batch" / "toy_car_1"))
+    jobs = plan_clips("all", 0, 2, str(tmp_path / "batch"))
+    assert [c for c, _, _ in jobs[::2]] == list(CATEGORIES)
+    assert jobs[-1] == ("frying pan", 1, str(tmp_path / "batch" / "frying_pan_1"))
+    assert [c for c, _, _ in plan_clips("New", 0, None, str(tmp_path / "n"))] == list(
+        NEW_CATEGORIES)
+    assert plan_clips("SprayBottle", 0, None, str(tmp_path / "s")) == [
+        ("spray bottle", 0, str(tmp_path / "s"))]
     for spelling in ("toy car", "toy_car", "toycar", "ToyCar"):  # any spelling, one name
         assert plan_clips(spelling, 3, 1, str(tmp_path / "b")) == [
             ("toy car", 3, str(tmp_path / "b" / "toy_car_3"))]
@@ -77,7 +85,8 @@ def test_cli_plans_and_refuses_bad_arguments(tmp_path):
     assert plan_clips("mug", 5, None, str(tmp_path / "one")) == [("mug", 5, str(tmp_path /
                                                                                 "one"))]
     with pytest.raises(ValueError, match="--category='teapot': unknown category 'teapot'; "
-                                         "choose from mug, .*toy car"):
+                                         "choose from mug, .*toy car, .*; or a group: all, "
+                                         "hoi4d, new"):
         plan_clips("teapot", 0, None, str(tmp_path / "x"))
     with pytest.raises(ValueError, match="already exists"):
         plan_clips("mug", 0, None, str(tmp_path))
@@ -85,6 +94,18 @@ def test_cli_plans_and_refuses_bad_arguments(tmp_path):
 
 def test_benchmark_split_is_fixed_and_disjoint_from_training():
     clips = benchmark_clips()
-    assert len(clips) == 12 and len({c for c, _ in clips}) == 6
+    assert len(clips) == 12 and {c for c, _ in clips} == set(HOI4D_CATEGORIES)
+    general = generalisation_clips()
+    assert general == [(c, 0) for c in NEW_CATEGORIES] and len(general) >= 8
     from hoijax.data.synthetic.split import TRAIN_FIRST_SEED
     assert max(held_out_seeds()) < TRAIN_FIRST_SEED
+
+
+def test_prior_data_configs_cover_the_world_tiny_stays_small():
+    from hoijax.data.prior_data import check_config
+    from hoijax.runtime import repo_config
+    config = repo_config("prior_data.py")
+    assert config.categories == list(CATEGORIES)
+    check_config(config)
+    for variant in ("tiny", "tiny16"):
+        assert repo_config("prior_data.py", variant).categories == list(HOI4D_CATEGORIES)

@@ -2,9 +2,11 @@
 
   python -m hoijax.data.synthetic --category mug --seed 0 --num_frames 8 --out DIR
   python -m hoijax.data.synthetic --category all --num_clips 4 --out DIR   # batch
+  python -m hoijax.data.synthetic --category "spray bottle" --seed 0 --num_frames 6 --out DIR
 
-One clip: DIR is the clip folder. Batch (`--num_clips N` or `--category all`): one folder per
-clip, DIR/<category>_<seed>, seeds seed .. seed+N-1 for each category. Every clip is read
+One clip: DIR is the clip folder. Batch (`--num_clips N` or a group: `--category all`, every
+category; `hoi4d`, the six HOI4D ones; `new`, the other ten): one folder per clip,
+DIR/<category>_<seed>, seeds seed .. seed+N-1 for each category. Every clip is read
 back with `hoijax.data.clip.load_clip` after writing. Expected: about 10 s for one 8-frame
 128x128 clip on a 2-core CPU (grasp synthesis and mesh rendering dominate).
 """
@@ -17,7 +19,7 @@ from absl import app, flags
 from hoijax.data.synthetic.clips import plan_clips
 
 _CATEGORY = flags.DEFINE_string("category", "mug", "Object category, any spelling ('toy car', "
-                                "toy_car, ToyCar), or 'all'.")
+                                "toy_car, ToyCar), or a group: all, hoi4d, new.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the object, grasp, motion and noise.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 8, "Frames per clip.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Frame size in pixels (square).")

@@ -32,8 +32,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from hoijax.data.synthetic.grasp import Grasp, surface_samples, synthesize_grasp
-from hoijax.data.synthetic.objects import (CATEGORIES, canonical_category, clip_name,
-                                           object_mesh, object_sdf, sample_params)
+from hoijax.data.synthetic.objects import (CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES,
+                                           canonical_category, clip_name, object_mesh,
+                                           object_sdf, sample_params)
 from hoijax.geometry.camera import look_at
 from hoijax.geometry.mesh import unique_edges
 from hoijax.geometry.transforms import apply_to_points
@@ -48,7 +49,14 @@ GRASP_ATTEMPTS = 6  # grasp seeds tried before giving up on an object
 SKIN = np.array([0.93, 0.72, 0.58])
 OBJECT_COLORS = {"mug": (0.35, 0.55, 0.85), "bottle": (0.30, 0.70, 0.45),
                  "kettle": (0.80, 0.80, 0.82), "bowl": (0.90, 0.60, 0.25),
-                 "knife": (0.60, 0.62, 0.66), "toy car": (0.85, 0.25, 0.25)}
+                 "knife": (0.60, 0.62, 0.66), "toy car": (0.85, 0.25, 0.25),
+                 "can": (0.75, 0.20, 0.25), "box": (0.85, 0.75, 0.45),
+                 "fruit": (0.55, 0.80, 0.25), "cup": (0.60, 0.80, 0.95),
+                 "pen": (0.25, 0.35, 0.80), "hammer": (0.55, 0.45, 0.40),
+                 "spray bottle": (0.30, 0.75, 0.80), "phone": (0.35, 0.35, 0.40),
+                 "remote": (0.40, 0.40, 0.45), "frying pan": (0.45, 0.45, 0.50)}
+# Category groups the clip command line accepts in place of one category.
+CATEGORY_GROUPS = {"all": CATEGORIES, "hoi4d": HOI4D_CATEGORIES, "new": NEW_CATEGORIES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,15 +285,17 @@ def generate_clip(model: ManoModel, spec: ClipSpec) -> dict:
 def plan_clips(category, seed, num_clips, out) -> list:
     """[(category, seed, folder)] for the clip command line (one clip into `out`, or a batch
     of folders `clip_name(category, seed)` under it, e.g. toy_car_0); raises ValueError on
-    bad arguments. `category` is any spelling of one (`canonical_category`), or 'all'."""
-    every = category.strip().lower() == "all"
-    if not every:
+    bad arguments. `category` is any spelling of one (`canonical_category`), or a group:
+    'all' (every category), 'hoi4d' (the six HOI4D ones) or 'new' (the others)."""
+    group = CATEGORY_GROUPS.get(category.strip().lower())
+    if group is None:
         try:
             category = canonical_category(category)
         except ValueError as e:
-            raise ValueError(f"--category={category!r}: {e}; or 'all'") from None
-    categories = CATEGORIES if every else (category,)
-    if num_clips is None and not every:
+            raise ValueError(f"--category={category!r}: {e}; or a group: "
+                             f"{', '.join(CATEGORY_GROUPS)}") from None
+    categories = group or (category,)
+    if num_clips is None and group is None:
         jobs = [(category, seed, out)]
     else:
         jobs = [(c, s, os.path.join(out, clip_name(c, s))) for c in categories
