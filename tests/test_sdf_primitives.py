@@ -22,9 +22,10 @@ def _box_points(rng, lo, hi, n=3000):
     return rng.uniform(lo, hi, (n, 3))
 
 
-def _revolve(curve, n_angles=720):
-    """(M,2) (radius, z) points -> (M*n_angles, 3) on the surface of revolution about z."""
-    a = np.linspace(0, 2 * np.pi, n_angles, endpoint=False)
+def _revolve(curve, n_angles=720, half_angle=np.pi):
+    """(M,2) (radius, z) points -> (M*n_angles, 3) on the surface of revolution about z,
+    azimuths within +-half_angle."""
+    a = np.linspace(-half_angle, half_angle, n_angles, endpoint=False)
     r, z = curve[:, 0:1], curve[:, 1:2]
     return np.stack([r * np.cos(a), r * np.sin(a), np.broadcast_to(z, (len(curve),
                                                                        n_angles))],
@@ -61,13 +62,18 @@ def test_lathe_is_the_exact_solid_of_revolution():
     profile = np.array([[0.0, 0.0], [0.03, 0.0], [0.04, 0.08], [0.036, 0.08], [0.027, 0.01],
                         [0.0, 0.01]])
     rng = np.random.default_rng(1)
-    pts = _box_points(rng, (-0.06, -0.06, -0.02), (0.06, 0.06, 0.1))
-    surface = _revolve(_dense_polyline(profile[1:], closed=False, per_metre=20000),
-                       n_angles=1500)
+    # Points within 3 degrees of the xz plane; the surface sampled within 15 degrees of it
+    # (every 0.2 degree), which holds every such point's nearest surface point.
+    pts = _box_points(rng, (0.0, -0.003, -0.02), (0.06, 0.003, 0.1), n=2000)
+    pts = np.concatenate([pts, pts[:500] * [-1, 1, 1]])  # and across the axis
+    pts[:, 1] *= np.abs(pts[:, 0]) / 0.06  # +-3 degrees
+    wedge = dict(n_angles=150, half_angle=np.radians(15))
+    surface = _revolve(_dense_polyline(profile[1:], closed=False, per_metre=5000), **wedge)
     # The bottom disc and the inner bottom disc (radius samples down to the axis).
-    discs = [np.stack([np.linspace(0, r, 300), np.full(300, z)], -1)
+    discs = [np.stack([np.linspace(0, r, 150), np.full(150, z)], -1)
              for r, z in ((0.03, 0.0), (0.027, 0.01))]
-    surface = np.concatenate([surface] + [_revolve(c, 1500) for c in discs])
+    surface = np.concatenate([surface] + [_revolve(c, **wedge) for c in discs])
+    surface = np.concatenate([surface, surface * [-1, 1, 1]])
 
     def inside(p):
         q = np.stack([np.linalg.norm(p[:, :2], axis=1), p[:, 2]], -1)
@@ -95,8 +101,8 @@ def test_round_cone_torus_z_and_hex_prism():
     np.testing.assert_allclose(d[out], d_brute[out], atol=2e-5)
 
     pts = _box_points(rng, -0.06, 0.06)
-    ring = _revolve(np.stack([0.04 + 0.01 * np.cos(np.linspace(0, 2 * np.pi, 600)),
-                              0.01 * np.sin(np.linspace(0, 2 * np.pi, 600))], -1), 1500)
+    ring = _revolve(np.stack([0.04 + 0.01 * np.cos(np.linspace(0, 2 * np.pi, 400)),
+                              0.01 * np.sin(np.linspace(0, 2 * np.pi, 400))], -1), 1000)
     _check(lambda p: S.torus_z(p, 0.04, 0.01), ring,
            lambda p: np.hypot(np.linalg.norm(p[:, :2], axis=1) - 0.04, p[:, 2]) < 0.01,
            pts, tol=2e-4)
@@ -105,10 +111,10 @@ def test_round_cone_torus_z_and_hex_prism():
     normals = np.array([[np.cos(k), np.sin(k)] for k in np.pi / 2 + np.pi / 3 * np.arange(6)])
     corners = np.array([[np.cos(k), np.sin(k)] for k in np.pi / 3 * np.arange(6)]
                        ) * apothem / np.cos(np.pi / 6)
-    zs = np.linspace(-half, half, 300)
-    hexagon = _dense_polyline(corners, per_metre=30000)
+    zs = np.linspace(-half, half, 150)
+    hexagon = _dense_polyline(corners, per_metre=15000)
     sides = np.concatenate([np.column_stack([hexagon, np.full(len(hexagon), z)]) for z in zs])
-    fill = rng.uniform(-apothem * 1.2, apothem * 1.2, (200000, 2))
+    fill = rng.uniform(-apothem * 1.2, apothem * 1.2, (60000, 2))
     fill = fill[np.all(fill @ normals.T <= apothem, axis=1)]
     caps = np.concatenate([np.column_stack([fill, np.full(len(fill), z)]) for z in (-half,
                                                                                      half)])

@@ -3,11 +3,14 @@
 A grasp is the hand articulation (MANO PCA coefficients), its shape and the object -> hand
 transform hTo. It starts from a category template (where the palm goes and which way the
 palm and fingers face: a power wrap around a mug or bottle body, the arched handle of a
-kettle from above, a bowl's rim from the side, a knife's handle and a toy car from above)
-and is refined with Adam through the project's differentiable MANO and the object SDF:
-fingertips and palm pulled onto the surface, hand vertices pushed out of the object, and a
-small prior keeping the articulation natural. Works with any `ManoModel` (stand-in or
-official MANO), right or left.
+kettle from above, a bowl's rim from the side, a knife's handle and a toy car from above;
+for the wider world, power wraps around cans, cups, boxes, spray bottles and large fruit,
+handles (hammer, frying pan) from above, phones and remotes held in the palm, and
+precision pinches of pens and small fruit) and is refined with Adam through the project's
+differentiable MANO and the object SDF: fingertips and palm pulled onto the surface (a
+precision grasp pulls only the thumb, index and middle fingertips), hand vertices pushed
+out of the object, and a small prior keeping the articulation natural. Works with any
+`ManoModel` (stand-in or official MANO), right or left.
 """
 from __future__ import annotations
 
@@ -50,6 +53,21 @@ class GraspTemplate:
     palm_dir: tuple  # unit direction the palm faces (toward the object)
     finger_dir: tuple  # unit direction the straight fingers point
     closure: float  # initial PCA coefficient along the first (closing) component
+    # "power": all five fingertips and the palm are pulled onto the surface; "precision":
+    # only the thumb, index and middle fingertips (the palm stays free); "palm": the object
+    # lies in the palm, the four fingers around it (the thumb stays free).
+    kind: str = "power"
+
+    @property
+    def pulled_fingers(self) -> tuple:
+        """Fingers (0 thumb .. 4 pinky) whose tips the refinement pulls onto the surface."""
+        return {"power": (0, 1, 2, 3, 4), "precision": (0, 1, 2), "palm": (1, 2, 3, 4)
+                }[self.kind]
+
+    @property
+    def palm_contact(self) -> bool:
+        """Whether the refinement pulls the palm onto the surface."""
+        return self.kind != "precision"
 
 
 def grasp_template(category: str, params: dict) -> GraspTemplate:
@@ -72,6 +90,61 @@ def grasp_template(category: str, params: dict) -> GraspTemplate:
     if category == "toy car":  # the cabin from above
         top = q["wheel_radius"] + q["body_height"] + q["cabin_height"]
         return GraspTemplate((0.0, 0.0, top), (0.0, 0.0, -1.0), (-1.0, 0.0, 0.0), 1.0)
+    return _new_template(category, q)
+
+
+def _side_wrap(radius, height, y=0.0, closure=1.5):
+    """A power wrap around an upright body: palm on its -x side facing +x, fingers -y."""
+    return GraspTemplate((-radius, y, height), (1.0, 0.0, 0.0), (0.0, -1.0, 0.0), closure)
+
+
+def _new_template(category, q):
+    """Templates of the wider world's categories (objects.NEW_CATEGORIES)."""
+    if category == "can":
+        if q["height"] < 0.05:  # a flat tin from above, fingers over its rim
+            return GraspTemplate((0.0, 0.0, q["height"]), (0.0, 0.0, -1.0), (1.0, 0.0, 0.0),
+                                 1.0)
+        return _side_wrap(q["radius"], 0.5 * q["height"])
+    if category == "cup":  # around the body (no handle)
+        h = q["height"]
+        return _side_wrap(q["mid_radius"], q["mid_ratio"] * h)
+    if category == "spray bottle":  # around the body, the palm behind (nozzle at +x)
+        return _side_wrap(q["waist"], 0.55 * q["body_height"])
+    if category == "box":  # palm on the narrow side face, fingers over the -y edge
+        return _side_wrap(q["depth"] / 2, 0.45 * q["height"],
+                          y=min(0.0, -q["width"] / 2 + 0.035))
+    if category == "fruit":
+        b, a = q["body_radius"], q["dimple"]
+        if b >= 0.028:  # a large fruit in the whole hand
+            return _side_wrap(a + b, b, closure=1.2)
+        # A small fruit pinched from above.
+        return GraspTemplate((0.0, 0.0, 2 * b + 0.03), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0),
+                             1.0, kind="precision")
+    if category == "pen":  # a precision pinch from above, at the middle of the barrel
+        top = 2 * max(q["radius"], q["cap_radius"])
+        return GraspTemplate((0.0, 0.0, top + 0.03), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0), 1.0,
+                             kind="precision")
+    if category == "hammer":  # the handle, a fifth of its length from the butt, from above
+        z = max(q["face_radius"], q["back_radius"], q["end_radius"], q["butt_radius"])
+        t = 0.2
+        radius = q["butt_radius"] + t * (q["neck_radius"] - q["butt_radius"])
+        return GraspTemplate((-q["length"] / 2 + t * q["length"], 0.0, z + radius),
+                             (0.0, 0.0, -1.0), (0.0, 1.0, 0.0), 2.0)
+    if category == "remote":  # lying in the palm, fingers around the +x edge
+        return GraspTemplate((0.0, -0.1 * q["length"], 0.0), (0.0, 0.0, 1.0),
+                             (1.0, 0.0, 0.0), 1.0)
+    if category == "phone":  # thin: in the palm, the palm near the -x edge, the fingers
+        # reaching over the +x edge from a nearly open hand, the thumb free
+        return GraspTemplate((-q["width"] / 2 + 0.02, -0.1 * q["length"], 0.0),
+                             (0.0, 0.0, 1.0), (1.0, 0.0, 0.0), 0.5, kind="palm")
+    if category == "frying pan":  # the handle from above, 60 % along it
+        angle, rt = q["handle_angle"], q["bottom_radius"] + q["flare"]
+        along = np.array([-np.cos(angle), 0.0, np.sin(angle)])
+        up = np.array([np.sin(angle), 0.0, np.cos(angle)])
+        start = np.array([-(rt - q["wall"] / 2), 0.0,
+                          q["depth"] - q["handle_thickness"] / 2 - 0.002])
+        point = start + 0.6 * q["handle_length"] * along + q["handle_thickness"] / 2 * up
+        return GraspTemplate(tuple(point), tuple(-up), (0.0, 1.0, 0.0), 2.0)
     raise ValueError(f"no grasp template for category {category!r}")
 
 
@@ -127,7 +200,8 @@ def _frame_rotation(model: ManoModel, template: GraspTemplate) -> np.ndarray:
     return obj @ hand.T
 
 
-def _losses(variables, model, category, params, tips, palm, edges, weights):
+def _losses(variables, model, category, params, tips, palm, edges, weights,
+            palm_contact=True):
     """Grasp energy: contact, penetration and pose-prior terms."""
     rot = axis_angle_to_matrix(variables["orient"])
     out = mano_forward(model, variables["pca"], variables["betas"], use_pca=True,
@@ -135,15 +209,18 @@ def _losses(variables, model, category, params, tips, palm, edges, weights):
     centre = jnp.mean(out.vertices[palm], axis=0)
     verts_o = (out.vertices - centre) @ rot.T + variables["position"]
     d = object_sdf(category, params, surface_samples(verts_o, edges))
-    contact = jnp.mean(d[tips] ** 2) + jnp.mean(d[palm] ** 2)
+    contact = jnp.mean(d[tips] ** 2)
+    if palm_contact:
+        contact = contact + jnp.mean(d[palm] ** 2)
     penetration = jnp.sum(jnp.maximum(-d, 0.0) ** 2) / 50.0
     prior = jnp.mean(variables["pca"] ** 2) + 0.1 * jnp.mean(variables["betas"] ** 2)
     return (weights["contact"] * contact + weights["penetration"] * penetration
             + weights["prior"] * prior)
 
 
-@functools.partial(jax.jit, static_argnames=("category", "steps"))
-def _optimise(variables, model, params, tips, palm, edges, *, category, steps):
+@functools.partial(jax.jit, static_argnames=("category", "steps", "palm_contact"))
+def _optimise(variables, model, params, tips, palm, edges, *, category, steps,
+              palm_contact=True):
     opt = optax.adam(optax.cosine_decay_schedule(2e-3, steps, alpha=0.1))
     state = opt.init(variables)
 
@@ -153,7 +230,7 @@ def _optimise(variables, model, params, tips, palm, edges, *, category, steps):
         # onto the object, late steps remove what still penetrates.
         weights = dict(contact=1e4, penetration=1e5 * 1000.0 ** (i / steps), prior=1e-3)
         grads = jax.grad(lambda v: _losses(v, model, category, params, tips, palm, edges,
-                                           weights))(variables)
+                                           weights, palm_contact))(variables)
         grads["betas"] = jnp.zeros_like(grads["betas"])  # the hand's shape is given
         updates, state = opt.update(grads, state, variables)
         return (optax.apply_updates(variables, updates), state), None
@@ -179,11 +256,11 @@ def synthesize_grasp(model: ManoModel, category: str, params: dict, *, betas=Non
         pca=pca + rng.normal(scale=0.1, size=NUM_PCA), betas=betas, orient=orient,
         position=position).items()}
     jparams = {k: jnp.float32(v) for k, v in params.items()}
-    tips = jnp.asarray(model.fingertip_ids)
+    tips = jnp.asarray([model.fingertip_ids[k] for k in template.pulled_fingers])
     palm = jnp.asarray(palm_vertices(model))
     edges = jnp.asarray(unique_edges(np.asarray(model.faces))[0])
     variables = _optimise(variables, model, jparams, tips, palm, edges, category=category,
-                          steps=steps)
+                          steps=steps, palm_contact=template.palm_contact)
     return _finish(model, category, jparams, variables, palm, edges)
 
 
