@@ -6,9 +6,11 @@
       --config.source='clips:/data/hoi4d_clips/*' --out=prior_data_hoi4d
 
 Default: every category of the synthetic world (16: the six HOI4D ones and ten more) x 52
-objects x 32 views = 26624 images at 32x32 (about 35 min on a 2-core CPU, most of it grasp
-synthesis). `:tiny` / `:tiny16` are 2 objects x 4 views of each of the six HOI4D categories
-(kept small for the tests and the tiny prior).
+objects x 32 views = 26624 images at 32x32 (about 50 min on a 2-core CPU: grasp synthesis
+and rendering). The shipped prior (hoijax/assets/prior) was trained on the six HOI4D
+categories only (`--config.categories` restricts the default). `:tiny` / `:tiny16` are 2
+objects x 4 views of each of the six HOI4D categories (kept small for the tests and the
+tiny prior).
 """
 import ml_collections
 
