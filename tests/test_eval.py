@@ -4,7 +4,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from hoijax.eval.metrics import (chamfer_mm, evaluate_reconstruction, fscore, icp_with_scale,
-                                 object_metrics, sample_surface)
+                                 object_metrics, sample_surface, umeyama)
 
 
 def _grid(spacing=0.01, n=10):
@@ -27,6 +27,15 @@ def test_known_offset_gives_known_chamfer_and_fscore():
     extra = np.concatenate([pts, pts[:25] + np.array([0, 0, 0.05])])
     p = 100 / 125
     np.testing.assert_allclose(fscore(extra, pts, 5.0), 2 * p / (p + 1))
+
+
+def test_umeyama_recovers_a_similarity():
+    rng = np.random.default_rng(0)
+    src = rng.normal(size=(50, 3))
+    rot = Rotation.random(random_state=1).as_matrix()
+    s, r, t = umeyama(src, 1.7 * src @ rot.T + np.array([0.1, -0.2, 0.3]))
+    np.testing.assert_allclose([s], [1.7], atol=1e-9)
+    np.testing.assert_allclose(r, rot, atol=1e-9)
 
 
 def test_icp_recovers_a_proper_similarity_and_never_reflects():
