@@ -80,10 +80,10 @@ def main(argv):
         pen = np.array([r["penetration_mm"] for r in rows])
         gap = np.array([r["gap_mm"] for r in rows])
         seconds = [r["seconds"] for r in rows]
+        kinds = [grasp_template(category, sample_params(category, np.random.default_rng(i))
+                                ).kind for i in range(len(rows))]
         results[category] = dict(
-            grasps=len(rows),
-            kind=grasp_template(category, sample_params(category,
-                                                        np.random.default_rng(0))).kind,
+            grasps=len(rows), kinds={k: kinds.count(k) for k in sorted(set(kinds))},
             mean_penetration_mm=float(pen.mean()), max_penetration_mm=float(pen.max()),
             over_2mm=int(np.sum(pen > MAX_PENETRATION * 1e3)),
             mean_gap_mm=float(gap.mean()), max_gap_mm=float(gap.max()),
