@@ -29,7 +29,8 @@ def test_prior_data_shards_manifest_and_determinism(standin_right, tmp_path):
     assert data["object"].shape == (3, 16, 16, 5) and data["hand"].shape == (3, 16, 16, 7)
     assert set(np.unique(data["object"][..., 0])) <= {-1.0, 1.0}
     assert np.all(data["hand"][..., 0].reshape(3, -1).max(1) == 1.0)  # hand in every view
-    assert np.all(data["category"] == manifest["categories"].index("bottle"))
+    assert manifest["categories"] == ["bottle"]  # the prompts drawn, not every category
+    assert np.all(data["category"] == 0)
     # Background is exactly the background constant, the depth is relative (decimetres).
     off = data["object"][..., 0] < 0
     assert np.all(data["object"][off][:, 1:] == 0)

@@ -237,7 +237,7 @@ def write_prior_data(config, out_dir: str, model=None, progress=True) -> dict:
     start = time.time()
     try:
         rng = np.random.default_rng(config.seed)
-        categories = list(CATEGORIES)
+        categories = list(config.categories)  # the manifest's prompts: what was drawn
         source = (synthetic_grasps(model, config) if config.source == "synthetic" else
                   clip_grasps(model, config, clip_folders(config.source[len("clips:"):])))
         hand_faces = jnp.asarray(model.faces, jnp.int32)
