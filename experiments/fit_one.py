@@ -57,8 +57,8 @@ def main(argv):
     model = load_hand_model("right")
     out = _OUT.value or os.path.join(
         "runs", "fit_one", names[0][0] + ("_oracle" if _ORACLE.value else ""))
-    job, = benchmark_jobs(names, model, _CLIPS_DIR.value, os.path.dirname(out) or ".")
-    job = dataclasses.replace(job, out=out)
+    job, = benchmark_jobs(names, model, _CLIPS_DIR.value, out="")
+    job = dataclasses.replace(job, out=out)  # not out/<name>: --out is the clip's folder
     if _ORACLE.value:
         job = dataclasses.replace(job, clip=with_ground_truth_hand(job.clip))
     start = time.time()

@@ -98,16 +98,16 @@ def test_gradient_diagnostics_zero_and_count_non_finite_entries():
 
 
 def test_a_wholly_non_finite_step_stops_naming_step_clip_and_group():
-    info = {"nonfinite/sdf": np.array([0, 3]), "size/sdf": np.array([3, 3]),
-            "nonfinite/hTo": np.array([1, 0]), "size/hTo": np.array([6, 6])}
+    info = {"nonfinite/sdf": np.array([0, 3]), "nonfinite/hTo": np.array([1, 0])}
+    sizes = {"sdf": 3, "hTo": 6}
     terms = dict(total=np.array([1.0, 2.0]))
-    counts = check_finite(7, terms, info, 1)  # clip 1 is padding: not checked
+    counts = check_finite(7, terms, info, 1, sizes)  # clip 1 is padding: not checked
     assert counts["hTo"].tolist() == [1, 0]
     with pytest.raises(FloatingPointError, match=r"step 7 \(clip 0\).*hTo"):
-        check_finite(7, dict(total=np.array([np.nan, 2.0])), info, 2)
+        check_finite(7, dict(total=np.array([np.nan, 2.0])), info, 2, sizes)
     info["nonfinite/hTo"] = np.array([1, 6])
     with pytest.raises(FloatingPointError, match=r"gradient at step 9 \(clip 1\).*sdf, hTo"):
-        check_finite(9, terms, info, 2)
+        check_finite(9, terms, info, 2, sizes)
 
 
 def test_prior_parameters_are_an_argument_of_the_compiled_step(standin_right, tiny_config,

@@ -59,13 +59,11 @@ def use_sds_at(i, config) -> bool:
 
 def gradient_diagnostics(grads) -> tuple[dict, dict]:
     """(grads with non-finite entries zeroed, info): info holds per parameter group the
-    count of zeroed entries (`nonfinite/<g>`), their total size (`size/<g>`) and the l2
-    norm of the cleaned gradient (`grad_norm/<g>`)."""
+    count of zeroed entries (`nonfinite/<g>`) and the l2 norm of the cleaned gradient
+    (`grad_norm/<g>`)."""
     info = {}
     for g, tree in grads.items():
-        leaves = jax.tree.leaves(tree)
-        info[f"nonfinite/{g}"] = sum(jnp.sum(~jnp.isfinite(x)) for x in leaves)
-        info[f"size/{g}"] = jnp.asarray(sum(x.size for x in leaves))
+        info[f"nonfinite/{g}"] = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(tree))
     clean = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
     for g, tree in clean.items():
         info[f"grad_norm/{g}"] = optax.tree.norm(tree)
@@ -97,19 +95,23 @@ def make_step(model, prior, objective: Objective, tx, with_sds: bool):
     return step
 
 
-def check_finite(step, terms, info, num_clips) -> dict:
+def group_sizes(params) -> dict:
+    """{group: entries per clip} of stacked scene params (leading clip axis)."""
+    return {g: sum(x.size // x.shape[0] for x in jax.tree.leaves(tree))
+            for g, tree in params.items()}
+
+
+def check_finite(step, terms, info, num_clips, sizes) -> dict:
     """Host-side check of one step's (C,) terms and info (only the first num_clips are
-    real clips): raises FloatingPointError naming the step, the clip and the parameter
-    groups when a clip's loss or entire gradient is non-finite. Returns
+    real clips; sizes: `group_sizes`): raises FloatingPointError naming the step, the clip
+    and the parameter groups when a clip's loss or entire gradient is non-finite. Returns
     {group: (C,) zeroed entries} of this step."""
     counts = {k.split("/", 1)[1]: np.asarray(v) for k, v in info.items()
               if k.startswith("nonfinite/")}
-    sizes = {k.split("/", 1)[1]: np.asarray(v) for k, v in info.items()
-             if k.startswith("size/")}
     loss = np.asarray(terms["total"])
     for c in range(num_clips):
         bad = [g for g in counts if counts[g][c]]
-        whole = sum(counts[g][c] for g in counts) == sum(sizes[g][c] for g in sizes)
+        whole = sum(counts[g][c] for g in counts) == sum(sizes.values())
         if not np.isfinite(loss[c]) or whole:
             what = "loss" if not np.isfinite(loss[c]) else "gradient"
             raise FloatingPointError(
@@ -181,17 +183,17 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
     start, history, seconds_before = 0, [], 0.0
     if checkpoints:
         state, start, history, seconds_before = checkpoints.restore(state)
-    zeroed = 0
+    zeroed, sizes = 0, group_sizes(state["params"])
     bar = tqdm(range(start, config.num_steps), disable=not progress, desc="reconstruct",
                unit="step", initial=start, total=config.num_steps)
     for i in bar:
         state, terms, info = steps[use_sds_at(i, config)](state, data, prior_params, key, i)
-        counts = check_finite(i + 1, terms, info, num_clips)
+        counts = check_finite(i + 1, terms, info, num_clips, sizes)
         zeroed = zeroed + np.stack(list(counts.values()), -1)  # (C, groups)
         if (i + 1) % config.log_every == 0 or i + 1 == config.num_steps:
             history.append(_history_rows(i + 1, terms, info, counts.keys(), zeroed,
                                          num_clips))
-            zeroed = 0
+            zeroed, sizes = 0, group_sizes(state["params"])
             bar.set_postfix({k: f"{np.mean([r[k] for r in history[-1]]):.3g}"
                              for k in terms if k != "total"})
         if checkpoints:

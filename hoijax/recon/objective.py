@@ -147,7 +147,7 @@ def eikonal_term(sdf_params, points):
     return losses.eikonal_loss(grads)
 
 
-def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, frame, k_pix, k_vol,
+def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, hTo, frame, k_pix, k_vol,
                   render: RenderOptions, sampling: SamplingOptions):
     """Mask losses (object, hand) of one frame at `rays_per_frame` random pixels, and the
     object's ray samples (N,S,3) in the object frame."""
@@ -158,8 +158,8 @@ def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, frame, k_pix, 
     pix = jax.random.choice(k_pix, size * size, (sampling.rays_per_frame,), replace=False,
                             p=data.ray_weights[frame])
     _, dirs = pixel_rays(K[frame], (size, size))
-    cTo = cTh[frame] @ scene.hTo_matrices(params)[frame]
-    obj = object_layer(params["sdf"], cTo, dirs.reshape(-1, 3)[pix], k_vol, render)
+    obj = object_layer(params["sdf"], cTh[frame] @ hTo[frame], dirs.reshape(-1, 3)[pix],
+                       k_vol, render)
     flat = lambda x: x.reshape((size * size,) + x.shape[2:])[pix]  # noqa: E731
     hand_px = dict(mask=flat(hand["mask"]), depth=flat(hand["depth"]),
                    normal=flat(hand["normal"]))
@@ -169,12 +169,12 @@ def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, frame, k_pix, 
     return masks, obj["points"]
 
 
-def render_frames(params, data: ClipData, faces, verts_h, key, render: RenderOptions,
+def render_frames(params, data: ClipData, faces, verts_h, hTo, key, render: RenderOptions,
                   sampling: SamplingOptions) -> dict:
     """Renders `frames_per_step` random frames (F): verts_h (T,V,3) the hand's vertices in
-    the hand frame, faces (F,3). Returns mask (F,) and hand_mask (F,): the mask losses
-    at the sampled pixels; points (F,N,S,3): the object's ray samples (object frame);
-    eikonal_keys (F,): a key per frame for drawing the eikonal points."""
+    the hand frame, faces (F,3), hTo (T,4,4) the object poses. Returns mask (F,) and
+    hand_mask (F,): the mask losses at the sampled pixels; points (F,N,S,3): the object's
+    ray samples (object frame); eikonal_keys (F,): a key per frame for the eikonal points."""
     T = data.obj_mask.shape[0]
     k_frames, k_pix, k_vol = jax.random.split(key, 3)
     frames = jax.random.choice(k_frames, T, (sampling.frames_per_step,), replace=False)
@@ -182,8 +182,8 @@ def render_frames(params, data: ClipData, faces, verts_h, key, render: RenderOpt
     K = scene.intrinsics(params, data.K0)
 
     def one(frame, k_pix, k_vol):
-        (obj, hand), points = _render_frame(params, data, faces, verts_h, cTh, K, frame,
-                                            k_pix, k_vol, render, sampling)
+        (obj, hand), points = _render_frame(params, data, faces, verts_h, cTh, K, hTo,
+                                            frame, k_pix, k_vol, render, sampling)
         return dict(mask=obj, hand_mask=hand, points=points,
                     eikonal_keys=jax.random.fold_in(k_vol, 1))
 
@@ -215,7 +215,7 @@ def sds_condition(hand_image, tokens, condition: str):
     return dict(hand=hand_image, tokens=tokens)
 
 
-def novel_view_images(params, faces, surface_code, verts_h, frame, k_rot, k_vol, size,
+def novel_view_images(params, faces, surface_code, verts_h, hTo, frame, k_rot, k_vol, size,
                       render: RenderOptions, opts: SDSOptions):
     """The object's (1,S,S,5) and the hand's (1,S,S,7) geometry images from a random
     viewpoint (drawn with k_rot) on a sphere around the hand of `frame` (the prior's
@@ -227,7 +227,7 @@ def novel_view_images(params, faces, surface_code, verts_h, frame, k_rot, k_vol,
                      sigma=opts.hand_sigma, faces_per_pixel=render.faces_per_pixel,
                      attributes=surface_code)
     _, dirs = pixel_rays(K, (size, size))
-    cTo = cTh @ scene.hTo_matrices(params)[frame]
+    cTo = cTh @ hTo[frame]
     obj = object_layer(params["sdf"], cTo, dirs.reshape(-1, 3), k_vol, render)
     obj = jax.tree.map(lambda x: x.reshape((size, size) + x.shape[1:]),
                        dict(mask=obj["mask"], depth=obj["depth"], normal=obj["normal"]))
@@ -236,17 +236,18 @@ def novel_view_images(params, faces, surface_code, verts_h, frame, k_rot, k_vol,
     return object_geometry_image(obj, ref)[None], hand_geometry_image(hand, ref)[None]
 
 
-def sds_term(params, data: ClipData, model, verts_h, prior, prior_params, key, step,
+def sds_term(params, data: ClipData, model, verts_h, hTo, prior, prior_params, key, step,
              render: RenderOptions, opts: SDSOptions):
-    """The SDS loss from one random novel view of a random frame; verts_h (T,V,3).
+    """The SDS loss from one random novel view of a random frame; verts_h (T,V,3), hTo
+    (T,4,4).
     prior: a `hoijax.diffusion.export.Prior` (its function, schedule and config);
     prior_params its parameters (an argument, so they are not baked into the program)."""
     T = data.obj_mask.shape[0]
     k_frame, k_rot, k_vol, k_sds = jax.random.split(key, 4)
     frame = jax.random.randint(k_frame, (), 0, T)
     x, hand_image = novel_view_images(
-        params, jnp.asarray(model.faces), jnp.asarray(model.surface_code), verts_h, frame,
-        k_rot, k_vol, prior.config.model.image_size, render, opts)
+        params, jnp.asarray(model.faces), jnp.asarray(model.surface_code), verts_h, hTo,
+        frame, k_rot, k_vol, prior.config.model.image_size, render, opts)
     cond = sds_condition(hand_image, data.tokens[None], opts.condition)
     max_t = annealed_max_t(step, opts.num_steps, opts.max_t_start, opts.max_t_end)
     loss, _ = sds_loss(prior.denoise, prior_params, prior.schedule, x, cond,
@@ -260,21 +261,22 @@ def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
                objective: Objective, with_sds: bool):
     """(weighted total, dict of the unweighted terms) of one step."""
     k_rep, k_sds = jax.random.split(key)
-    verts_h, joints = scene.hand_vertices(model, params)  # once per step, shared by terms
-    frames = render_frames(params, data, jnp.asarray(model.faces), verts_h, k_rep,
+    # Once per step, shared by the terms:
+    verts_h, joints = scene.hand_vertices(model, params)
+    hTo = scene.hTo_matrices(params)
+    frames = render_frames(params, data, jnp.asarray(model.faces), verts_h, hTo, k_rep,
                            objective.render, objective.sampling)
     terms = dict(mask=jnp.mean(frames["mask"]), hand_mask=jnp.mean(frames["hand_mask"]))
     terms["eikonal"] = eikonal_on_samples(params["sdf"], frames["points"],
                                           frames["eikonal_keys"], objective.sampling,
                                           objective.render)
-    terms["smooth"] = losses.temporal_smoothness(joints,
-                                                 invert_rigid(scene.hTo_matrices(params)))
+    terms["smooth"] = losses.temporal_smoothness(joints, invert_rigid(hTo))
     terms["hand_prior"] = losses.hand_prior_loss(params["hand"]["hA"], data.hA0)
     terms["hTo_offset"] = losses.hTo_offset_penalty(params["hTo"]["frame_rot"],
                                                     params["hTo"]["frame_trans"])
     if with_sds:
-        terms["sds"] = sds_term(params, data, model, verts_h, prior, prior_params, k_sds,
-                                step, objective.render, objective.sds)
+        terms["sds"] = sds_term(params, data, model, verts_h, hTo, prior, prior_params,
+                                k_sds, step, objective.render, objective.sds)
     w = objective.weights
     total = sum(getattr(w, name) * value for name, value in terms.items())
     return total, terms
