@@ -34,8 +34,8 @@ _EXPORT = flags.DEFINE_string(
 
 # config.task -> the module whose `run(config, export)` trains that prior.
 TASKS = {
-    "grid_autoencoder": "hoijax.ghop.train_autoencoder",
-    "grid_prior": "hoijax.ghop.train",
+    "grid_autoencoder": "hoijax.diffusion.vqvae_trainer",
+    "grid_prior": "hoijax.diffusion.grid_trainer",
     "two_hand_prior": "hoijax.twohand.train",
 }
 
