@@ -59,7 +59,8 @@ def base_config():
     config.render.image_size = 64  # fitting resolution (pixels; the clip's masks are resized)
     config.render.sigma = 0.5  # hand rasterizer softness (pixels)
     config.render.faces_per_pixel = 4  # hand rasterizer K
-    config.render.beta = 0.004  # VolSDF Laplace scale (metres)
+    config.render.surface = "neus"  # object opacity: "neus" (unbiased) or "volsdf"
+    config.render.beta = 0.002  # object surface softness (metres; NeuS logistic scale)
     config.render.bound_radius = 0.15  # object bounding sphere around the SDF centre (m)
     config.render.num_samples = 32  # stratified samples per ray
     config.render.num_importance = 16  # importance samples per ray
@@ -83,6 +84,9 @@ def base_config():
     config.loss.smooth = 1.0  # hand joints seen from the object, frame to frame (cm^2)
     config.loss.hTo_offset = 1.0  # per-frame offsets from the shared hTo (rad^2 + cm^2)
     config.loss.hand_prior = 1.0  # articulation stays near the tracker's (rad^2)
+    config.loss.ray_hit = 1.0  # object-mask rays meet the surface: hinge on min SDF (cm)
+    config.loss.contact = 1.0  # the object touches the hand: squared gap (cm^2)
+    config.loss.penetration = 0.1  # hand vertices inside the object: sum of depth^2 (cm^2)
     config.loss.sds = 0.01  # SDS weight (0 = no prior)
 
     config.sds = ml_collections.ConfigDict()

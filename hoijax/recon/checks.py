@@ -21,7 +21,7 @@ RULES = {
     "render.image_size": int_at_least(8),
     "render.sigma": POSITIVE,
     "render.faces_per_pixel": POSITIVE_INT,
-    "render.beta": POSITIVE,
+    "render.beta": POSITIVE, "render.surface": one_of("neus", "volsdf"),
     "render.bound_radius": POSITIVE,
     "render.num_samples": int_at_least(2),
     "render.num_importance": NON_NEGATIVE_INT,
@@ -46,7 +46,8 @@ RULES = {
         lambda v: len(v) == 3 and all(is_real(w) and w >= 0 for w in v),
         "three numbers >= 0 (mask, normal, depth)"),
     **{f"loss.{k}": NON_NEGATIVE for k in ("mask", "hand_mask", "eikonal", "smooth",
-                                            "hTo_offset", "hand_prior", "sds")},
+                                            "hTo_offset", "hand_prior", "ray_hit", "contact",
+                                            "penetration", "sds")},
     **{f"optim.lr.{g}": NON_NEGATIVE for g in PARAM_GROUPS},
 }
 

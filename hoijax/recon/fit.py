@@ -13,6 +13,13 @@ parameter group (`nonfinite/<group>` in the history, summed since the previous r
 step whose loss or whose every gradient entry is non-finite stops the fit with the step,
 the clip and the groups named. The history also logs the l2 norm of each group's
 gradient (`grad_norm/<group>`).
+
+Vanishing guard: at every logged step the object field of each clip is evaluated on a
+grid over its bounding cube (`field_is_empty`); a clip whose field has no negative value
+there (the object vanished: no zero level set, an empty mesh) gets back its field from
+the last logged step where it had one, and the history counts it (`restored`). The
+ray-hit term (hoijax.recon.losses) makes this rare; the guard makes an empty result
+impossible unless the field was never non-empty.
 """
 from __future__ import annotations
 
@@ -93,6 +100,50 @@ def make_step(model, prior, objective: Objective, tx, with_sds: bool):
         return dict(params=params, opt_state=opt_state), terms, info
 
     return step
+
+
+# Grid points per side of the vanishing check (over the bounding cube; 6 mm at 0.15 m).
+GUARD_RESOLUTION = 48
+
+
+@functools.partial(jax.jit, static_argnames="resolution")
+def field_is_empty(sdf_params, bound_radius, resolution=GUARD_RESOLUTION):
+    """(C,) bool: stacked fields (leading clip axis) with no negative value on a
+    resolution^3 grid over the cube of half side bound_radius around each centre."""
+    from hoijax.models.sdf import sdf_value
+    axis = jnp.linspace(-bound_radius, bound_radius, resolution)
+    grid = jnp.stack(jnp.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+
+    def one(p):
+        return jnp.min(sdf_value(p, grid + p["center"])) >= 0.0
+    return jax.vmap(one)(sdf_params)
+
+
+@jax.jit
+def restore_fields(sdf_params, good, empty):
+    """Stacked fields with those of the clips where empty (C,) replaced by `good`'s."""
+    def pick(cur, old):
+        return jnp.where(empty.reshape((-1,) + (1,) * (cur.ndim - 1)), old, cur)
+    return jax.tree.map(pick, sdf_params, good)
+
+
+def guard_vanished(state, good, bound_radius, step, num_clips):
+    """The vanishing guard (module docstring) at a logged step: returns (state, good,
+    restored (C,) int). `good` holds copies of the last non-empty fields (or None)."""
+    sdf = state["params"]["sdf"]
+    empty = np.asarray(field_is_empty(sdf, bound_radius))
+    restored = np.zeros(empty.shape, np.int64)
+    if good is not None and empty.any():
+        params = dict(state["params"], sdf=restore_fields(sdf, good, jnp.asarray(empty)))
+        state = dict(state, params=params)
+        for c in np.flatnonzero(empty[:num_clips]):
+            print(f"step {step}: clip {c}'s object field has no zero level set (it "
+                  "vanished); restored its field from the previous logged step")
+        restored = empty.astype(np.int64)
+    if good is None or not empty.all():
+        fresh = jax.tree.map(jnp.copy, state["params"]["sdf"])  # steps donate the state
+        good = fresh if good is None else restore_fields(fresh, good, jnp.asarray(empty))
+    return state, good, restored
 
 
 def group_sizes(params) -> dict:
@@ -184,6 +235,8 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
     if checkpoints:
         state, start, history, seconds_before = checkpoints.restore(state)
     zeroed, sizes = 0, group_sizes(state["params"])
+    state, good, _ = guard_vanished(state, None, config.render.bound_radius, start,
+                                    num_clips)
     bar = tqdm(range(start, config.num_steps), disable=not progress, desc="reconstruct",
                unit="step", initial=start, total=config.num_steps)
     for i in bar:
@@ -191,8 +244,10 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
         counts = check_finite(i + 1, terms, info, num_clips, sizes)
         zeroed = zeroed + np.stack(list(counts.values()), -1)  # (C, groups)
         if (i + 1) % config.log_every == 0 or i + 1 == config.num_steps:
+            state, good, restored = guard_vanished(state, good, config.render.bound_radius,
+                                                   i + 1, num_clips)
             history.append(_history_rows(i + 1, terms, info, counts.keys(), zeroed,
-                                         num_clips))
+                                         num_clips, restored))
             zeroed, sizes = 0, group_sizes(state["params"])
             bar.set_postfix({k: f"{np.mean([r[k] for r in history[-1]]):.3g}"
                              for k in terms if k != "total"})
@@ -203,12 +258,14 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
     return state, history, seconds_before
 
 
-def _history_rows(step, terms, info, groups, zeroed, num_clips) -> list:
-    """One history row per clip: the loss terms, the gradient norms and the count of
-    zeroed non-finite gradient entries since the previous row, per group."""
+def _history_rows(step, terms, info, groups, zeroed, num_clips, restored) -> list:
+    """One history row per clip: the loss terms, the gradient norms, the count of
+    zeroed non-finite gradient entries since the previous row, per group, and whether the
+    vanishing guard restored the field (`restored`)."""
     rows = []
     for c in range(num_clips):
-        row = dict(step=step, **{k: float(v[c]) for k, v in terms.items()})
+        row = dict(step=step, restored=int(restored[c]),
+                   **{k: float(v[c]) for k, v in terms.items()})
         row.update({k: float(v[c]) for k, v in info.items() if k.startswith("grad_norm/")})
         row.update({f"nonfinite/{g}": int(zeroed[c, j]) for j, g in enumerate(groups)})
         rows.append(row)

@@ -10,6 +10,14 @@ gives the reference weights in brackets below.
   consecutive frames (the grasp is stable) [100, in the reference's units; here cm^2].
 - `hand_prior_loss`: the articulation stays near the tracker's.
 - `hTo_offset_penalty`: per-frame object-pose offsets from the shared one stay small.
+- `ray_hit_loss`: every ray through a pixel that the input mask calls surely object must
+  meet the zero level set: a hinge on the smallest SDF among its samples. The mask term's
+  gradient fades once a ray passes a few beta clear of the surface (a thin blade's field
+  can drift positive and vanish); this one does not fade (docs/design.md section 6).
+- `contact_losses`: the object touches the hand (its nearest surface point reaches the
+  closest hand vertex) and does not swallow it. Masks fix an object's outline, not its
+  depth along the camera rays: without this a fit can slide the object away from the
+  grasp and still match every mask (docs/design.md section 6).
 SDS lives in `hoijax.diffusion.sds`.
 """
 from __future__ import annotations
@@ -52,3 +60,22 @@ def hTo_offset_penalty(frame_rot, frame_trans):
     metres): mean squared size in rad^2 + cm^2 (cm: comparable magnitudes)."""
     return (jnp.mean(jnp.sum(frame_rot ** 2, -1))
             + jnp.mean(jnp.sum((100.0 * frame_trans) ** 2, -1)))
+
+
+def contact_losses(sdf_at_hand):
+    """sdf_at_hand (T,V): the object SDF (metres) at the hand's vertices of each frame.
+    Returns (attraction, penetration), in cm^2, mean over frames: attraction the squared
+    gap between the hand and the object (the smallest SDF over the hand's vertices,
+    where positive), penetration the sum over vertices of the squared depth inside."""
+    gap = jnp.maximum(jnp.min(sdf_at_hand, axis=-1), 0.0)
+    depth = jnp.maximum(-sdf_at_hand, 0.0)
+    return (jnp.mean((100.0 * gap) ** 2),
+            jnp.mean(jnp.sum((100.0 * depth) ** 2, axis=-1)))
+
+
+def ray_hit_loss(sdf_samples, inside):
+    """sdf_samples (N,S): the field (metres) at each ray's samples; inside (N,) in {0,1}:
+    rays through pixels surely inside the object's input mask (and inside the bound).
+    Returns the mean over those rays of max(min_s sdf, 0), in cm (0 if there are none)."""
+    miss = jnp.maximum(jnp.min(sdf_samples, axis=-1), 0.0)
+    return 100.0 * jnp.sum(inside * miss) / jnp.maximum(jnp.sum(inside), 1.0)

@@ -38,6 +38,9 @@ from hoijax.render.rasterize import rasterize
 from hoijax.render.volume import render_sdf
 
 SDS_CONDITIONS = ("full", "text_only", "hand_only")
+# Input-mask value above which a pixel is surely object (not an anti-aliased edge): its ray
+# must meet the surface (`losses.ray_hit_loss`).
+SURE_OBJECT = 0.9
 
 
 def _from_section(cls, section):
@@ -53,7 +56,8 @@ class RenderOptions:
     image_size: int
     sigma: float  # hand rasterizer softness (pixels)
     faces_per_pixel: int
-    beta: float  # VolSDF Laplace scale (m)
+    beta: float  # object surface softness (m): NeuS logistic scale or VolSDF Laplace scale
+    surface: str  # "neus" (unbiased silhouette) or "volsdf" (hoijax.render.volume)
     bound_radius: float  # object bounding sphere (m)
     num_samples: int
     num_importance: int
@@ -94,6 +98,9 @@ class LossWeights:
     smooth: float
     hTo_offset: float
     hand_prior: float
+    ray_hit: float
+    contact: float
+    penetration: float
     sds: float
 
 
@@ -122,7 +129,7 @@ def object_layer(sdf_params, cTo, rays_c, key, render: RenderOptions):
     return render_sdf(sdf_value, sdf_params, origins_o, dirs_o, beta=render.beta, key=key,
                       bound_center=sdf_params["center"], bound_radius=render.bound_radius,
                       num_samples=render.num_samples, num_importance=render.num_importance,
-                      sdf_to_camera=cTo, chunk=4096)
+                      sdf_to_camera=cTo, chunk=4096, surface=render.surface)
 
 
 def sample_eikonal_points(ray_points, center, key, num_points, bound_radius):
@@ -149,8 +156,8 @@ def eikonal_term(sdf_params, points):
 
 def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, hTo, frame, k_pix, k_vol,
                   render: RenderOptions, sampling: SamplingOptions):
-    """Mask losses (object, hand) of one frame at `rays_per_frame` random pixels, and the
-    object's ray samples (N,S,3) in the object frame."""
+    """Mask losses (object, hand) and the ray-hit loss of one frame at `rays_per_frame`
+    random pixels, and the object's ray samples (N,S,3) in the object frame."""
     size = render.image_size
     hand = rasterize(apply_to_points(cTh[frame], verts_h[frame]), faces, K[frame],
                      (size, size), sigma=render.sigma,
@@ -164,16 +171,18 @@ def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, hTo, frame, k_
     hand_px = dict(mask=flat(hand["mask"]), depth=flat(hand["depth"]),
                    normal=flat(hand["normal"]))
     composed = compose_layers(hand_px, obj)
-    masks = losses.mask_losses(composed, flat(data.obj_mask[frame]),
-                               flat(data.hand_mask[frame]))
-    return masks, obj["points"]
+    obj_mask = flat(data.obj_mask[frame])
+    masks = losses.mask_losses(composed, obj_mask, flat(data.hand_mask[frame]))
+    sure = (obj_mask > SURE_OBJECT) & obj["hit"]
+    return masks + (losses.ray_hit_loss(obj["sdf"], sure),), obj["points"]
 
 
 def render_frames(params, data: ClipData, faces, verts_h, hTo, key, render: RenderOptions,
                   sampling: SamplingOptions) -> dict:
     """Renders `frames_per_step` random frames (F): verts_h (T,V,3) the hand's vertices in
-    the hand frame, faces (F,3), hTo (T,4,4) the object poses. Returns mask (F,) and
-    hand_mask (F,): the mask losses at the sampled pixels; points (F,N,S,3): the object's
+    the hand frame, faces (F,3), hTo (T,4,4) the object poses. Returns mask (F,),
+    hand_mask (F,) and ray_hit (F,): the mask and ray-hit losses at the sampled pixels;
+    points (F,N,S,3): the object's
     ray samples (object frame); eikonal_keys (F,): a key per frame for the eikonal points."""
     T = data.obj_mask.shape[0]
     k_frames, k_pix, k_vol = jax.random.split(key, 3)
@@ -182,9 +191,9 @@ def render_frames(params, data: ClipData, faces, verts_h, hTo, key, render: Rend
     K = scene.intrinsics(params, data.K0)
 
     def one(frame, k_pix, k_vol):
-        (obj, hand), points = _render_frame(params, data, faces, verts_h, cTh, K, hTo,
+        (obj, hand, ray_hit), points = _render_frame(params, data, faces, verts_h, cTh, K, hTo,
                                             frame, k_pix, k_vol, render, sampling)
-        return dict(mask=obj, hand_mask=hand, points=points,
+        return dict(mask=obj, hand_mask=hand, ray_hit=ray_hit, points=points,
                     eikonal_keys=jax.random.fold_in(k_vol, 1))
 
     keys_pix = jax.random.split(k_pix, sampling.frames_per_step)
@@ -266,7 +275,8 @@ def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
     hTo = scene.hTo_matrices(params)
     frames = render_frames(params, data, jnp.asarray(model.faces), verts_h, hTo, k_rep,
                            objective.render, objective.sampling)
-    terms = dict(mask=jnp.mean(frames["mask"]), hand_mask=jnp.mean(frames["hand_mask"]))
+    terms = dict(mask=jnp.mean(frames["mask"]), hand_mask=jnp.mean(frames["hand_mask"]),
+                 ray_hit=jnp.mean(frames["ray_hit"]))
     terms["eikonal"] = eikonal_on_samples(params["sdf"], frames["points"],
                                           frames["eikonal_keys"], objective.sampling,
                                           objective.render)
@@ -274,6 +284,9 @@ def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
     terms["hand_prior"] = losses.hand_prior_loss(params["hand"]["hA"], data.hA0)
     terms["hTo_offset"] = losses.hTo_offset_penalty(params["hTo"]["frame_rot"],
                                                     params["hTo"]["frame_trans"])
+    verts_o = apply_to_points(invert_rigid(hTo), verts_h)  # (T,V,3) object frame
+    terms["contact"], terms["penetration"] = losses.contact_losses(
+        sdf_value(params["sdf"], verts_o))
     if with_sds:
         terms["sds"] = sds_term(params, data, model, verts_h, hTo, prior, prior_params,
                                 k_sds, step, objective.render, objective.sds)

@@ -1,4 +1,4 @@
-"""VolSDF-style volume rendering of any signed distance field (pure functions).
+"""Volume rendering of any signed distance field, NeuS- or VolSDF-style (pure functions).
 
 The public entry point is `render_sdf(sdf_fn, params, origins, directions, ...)`. It renders
 the geometry images the reconstruction needs (mask, camera-frame depth and normal) plus the
@@ -13,7 +13,17 @@ Conventions:
   length (ray parameters t are then metres). `sdf_to_camera` = cTf (4, 4) maps frame f to the
   camera frame (None = f is the camera frame); depth is the camera-frame z of the samples and
   normals are rotated into the camera frame.
-- Density (VolSDF): sigma(x) = Psi_beta(-sdf(x)) / beta, Psi_beta the zero-mean Laplace CDF.
+- Opacity, `surface="neus"` (the default; docs/design.md section 6, "unbiased surfaces"):
+  between consecutive samples i, i+1 the optical depth is
+  tau_i = max(log Phi(f_i / beta) - log Phi(f_{i+1} / beta), 0), Phi the logistic
+  sigmoid (NeuS's discrete opacity, alpha_i = 1 - exp(-tau_i), in log space). A ray's
+  opacity telescopes to 1 - Phi(f_min / beta) / Phi(f_start / beta): it is 0.5 where the
+  ray just touches the surface (f_min = 0), so the rendered silhouette is the true one, and
+  a ray that never crosses zero stays transparent however close it passes.
+  `surface="volsdf"`: sigma(x) = Psi_beta(-sdf(x)) / beta, Psi_beta the zero-mean Laplace
+  CDF. Its silhouette is biased outward: a ray passing at distance d from a surface of
+  curvature radius r collects ~0.5 sqrt(2 pi r / beta) exp(-d / beta) of optical depth, so
+  rays up to ~2 beta outside the surface turn opaque (measured in docs/design.md).
 - Quadrature: sample i stands for the interval between the midpoints to its neighbours; the
   first interval starts at t_near and the last ends at t_far (no "infinite" last interval),
   so the deltas of a ray add up to t_far - t_near.
@@ -156,6 +166,42 @@ def composite(weights, values):
     return jnp.sum(weights[..., None] * values, axis=-2)
 
 
+def neus_optical_depth(sdf, beta):
+    """NeuS's discrete opacity in log space: sdf (..., S) at sorted samples, beta () or
+    broadcastable (logistic scale, metres) -> tau (..., S): tau_i for the interval from
+    sample i to i + 1 (the last is 0), alpha_i = 1 - exp(-tau_i).
+
+    tau_i = max(log Phi(f_i / beta) - log Phi(f_{i+1} / beta), 0): only where the field
+    decreases along the ray (entering the surface) does the ray lose light. log_sigmoid
+    keeps deep-inside samples (Phi ~ 0) finite, values and gradients."""
+    log_phi = jax.nn.log_sigmoid(sdf / beta)
+    tau = jnp.maximum(log_phi[..., :-1] - log_phi[..., 1:], 0.0)
+    return jnp.concatenate([tau, jnp.zeros_like(tau[..., :1])], axis=-1)
+
+
+def surface_weights(sdf, t, t_near, t_far, beta, surface):
+    """Compositing weights (..., S) of sorted samples t (..., S) with field values sdf
+    (..., S) on rays clipped to [t_near, t_far] (...), for `surface` "neus" or "volsdf"."""
+    if surface == "neus":
+        weights, _ = alpha_weights(neus_optical_depth(sdf, beta), jnp.ones_like(sdf))
+    else:
+        deltas = jnp.diff(interval_edges(t, t_near, t_far), axis=-1)
+        weights, _ = alpha_weights(volsdf_density(sdf, beta), deltas)
+    return weights
+
+
+def neus_crossings(sdf, t):
+    """Where each NeuS interval's light is taken: t (..., S) -> (..., S). For an interval
+    that crosses zero (f_i > 0 >= f_{i+1}) the linear zero crossing, else its midpoint
+    (the last sample stays put; its weight is 0). Depth from these points is unbiased to
+    first order, where the samples themselves would be half a spacing off."""
+    f0, f1 = sdf[..., :-1], sdf[..., 1:]
+    t0, t1 = t[..., :-1], t[..., 1:]
+    frac = jnp.where((f0 > 0) & (f1 <= 0), f0 / jnp.maximum(f0 - f1, TINY), 0.5)
+    mid = t0 + jnp.clip(frac, 0.0, 1.0) * (t1 - t0)
+    return jnp.concatenate([mid, t[..., -1:]], axis=-1)
+
+
 # --------------------------------------------------------------------- SDF evaluation
 
 
@@ -182,12 +228,18 @@ def _importance_samples(sdf_fn, params, beta, origins, directions, t, t_near, t_
     """Coarse pass (no gradient) and hierarchical resampling.
 
     t (N, S) coarse samples, u (N, I) jitter in [0, 1) (sample j uses the quantile
-    (j + u_j) / I) -> merged sorted samples (N, S + I).
+    (j + u_j) / I) -> merged sorted samples (N, S + I). Whatever `surface` renders, the
+    proposal is VolSDF's density at a softness of at least half the sample spacing: it
+    puts mass on every sample near the surface (NeuS weights only decreasing intervals,
+    and miss a 2 mm blade that lies between two coarse samples at equal distance), and a
+    sharp surface between two coarse samples (a thin part, a grazing ray) still draws
+    fine samples.
     """
     params, beta = jax.lax.stop_gradient((params, beta))
     sdf = _sdf_values(sdf_fn, params, _ray_points(origins, directions, t))
-    edges = interval_edges(t, t_near, t_far)
-    weights, _ = alpha_weights(volsdf_density(sdf, beta), jnp.diff(edges, axis=-1))
+    spacing = (t_far - t_near) / t.shape[-1]
+    coarse_beta = jnp.maximum(beta, 0.5 * spacing)[:, None]
+    weights = surface_weights(sdf, t, t_near, t_far, coarse_beta, "volsdf")
     u = (jnp.arange(u.shape[-1], dtype=u.dtype) + u) / u.shape[-1]  # Stratified in [0, 1).
     t_fine = sample_pdf(*dilate_weights(t, t_near, t_far, weights), u)
     return jax.lax.stop_gradient(jnp.sort(jnp.concatenate([t, t_fine], axis=-1), axis=-1))
@@ -206,7 +258,7 @@ def _to_camera(sdf_to_camera, points, normals):
 # ------------------------------------------------------------------------- rendering
 
 
-def _render_rays(sdf_fn, consts, rays, *, near_min):
+def _render_rays(sdf_fn, consts, rays, *, near_min, surface):
     """Renders a flat batch of rays; see `render_sdf` for the outputs.
 
     consts = (params, beta, sdf_to_camera, bound_center, bound_radius);
@@ -217,14 +269,21 @@ def _render_rays(sdf_fn, consts, rays, *, near_min):
     t_near, t_far, hit = ray_sphere_interval(origins, directions, center, radius, near_min)
     t = jax.lax.stop_gradient(stratified_samples(t_near, t_far, u_coarse))
     if u_fine.shape[-1] > 0:
-        t = _importance_samples(sdf_fn, params, beta, origins, directions, t, t_near, t_far,
-                                u_fine)
+        t = _importance_samples(sdf_fn, params, beta, origins, directions, t, t_near,
+                                t_far, u_fine)
     points = _ray_points(origins, directions, t)
     sdf, grad = _sdf_and_gradient(sdf_fn, params, points)
-    deltas = jnp.diff(interval_edges(t, t_near, t_far), axis=-1)
-    weights, _ = alpha_weights(volsdf_density(sdf, beta), deltas)
+    weights = surface_weights(sdf, t, t_near, t_far, beta, surface)
     weights = jnp.where(hit[:, None], weights, 0.0)
-    z, normals = _to_camera(sdf_to_camera, points, safe_normalize(grad))
+    normals = safe_normalize(grad)
+    if surface == "neus":  # an interval's light comes from its crossing, normal averaged
+        t_light = jax.lax.stop_gradient(neus_crossings(sdf, t))
+        normals = jnp.concatenate([normals[:, :-1] + normals[:, 1:], normals[:, -1:]], 1)
+        z, normals = _to_camera(sdf_to_camera, _ray_points(origins, directions, t_light),
+                                safe_normalize(normals))
+    else:
+        t_light = t
+        z, normals = _to_camera(sdf_to_camera, points, normals)
     mask = jnp.sum(weights, axis=-1)
     return {
         "mask": mask, "opacity": mask,
@@ -232,7 +291,8 @@ def _render_rays(sdf_fn, consts, rays, *, near_min):
         # and unit normal, not premultiplied by the opacity (which `mask` carries).
         "depth": composite(weights, z) / jnp.maximum(mask, MIN_OPACITY),
         "normal": safe_normalize(composite(weights, normals)),
-        "depth_premultiplied": composite(weights, z), "expected_t": composite(weights, t),
+        "depth_premultiplied": composite(weights, z),
+        "expected_t": composite(weights, t_light),
         "weights": weights, "t": t, "points": points, "sdf": sdf, "sdf_gradients": grad,
         "hit": hit, "t_near": t_near, "t_far": t_far,
     }
@@ -268,10 +328,9 @@ def _jitter(key, n, num_samples, num_importance):
             jax.random.uniform(k_fine, (n, num_importance), jnp.float32))
 
 
-def render_sdf(sdf_fn, params, origins, directions, *, beta=0.01, key=None,
-               bound_center=(0.0, 0.0, 0.0), bound_radius=1.0, near_min=0.0,
-               num_samples=64, num_importance=32, sdf_to_camera=None, chunk=4096,
-               remat=True):
+def render_sdf(sdf_fn, params, origins, directions, *, beta, bound_center, bound_radius,
+               key=None, near_min=0.0, num_samples=64, num_importance=32,
+               sdf_to_camera=None, chunk=4096, remat=True, surface="neus"):
     """Volume-renders the zero level set of `sdf_fn(params, .)` along rays.
 
     Args:
@@ -280,12 +339,15 @@ def render_sdf(sdf_fn, params, origins, directions, *, beta=0.01, key=None,
         normals, so gradients of the outputs w.r.t. params use its second derivatives.
       params: any pytree, passed to sdf_fn.
       origins, directions: (..., 3) rays in frame f; directions must be unit length.
-      beta: Laplace scale of the VolSDF density (metres): a float, or a jnp scalar that may
-        be differentiated (learnable). Must be > 0.
+      beta: the surface's softness (metres): NeuS's logistic scale 1/s, or VolSDF's Laplace
+        scale; a float, or a jnp scalar that may be traced (scheduled) or differentiated
+        (learned). Must be > 0. Required, as are the bounds: a value that suits one scene
+        renders another poorly (hand-held objects: 1-2 mm, a sphere of ~0.15 m).
       key: PRNG key for jittered stratified / importance samples (training); None gives
         deterministic bin midpoints. Results do not depend on `chunk`.
       bound_center, bound_radius: bounding sphere (frame f) that clips every ray; rays
-        that miss it get exactly zero mask, depth and normal.
+        that miss it get exactly zero mask, depth and normal. Samples are spread over
+        the sphere, so a tight one buys resolution.
       near_min: rays start at t >= near_min.
       num_samples: stratified samples per ray (static).
       num_importance: inverse-CDF samples per ray from the coarse weights (static; 0 = off).
@@ -293,6 +355,7 @@ def render_sdf(sdf_fn, params, origins, directions, *, beta=0.01, key=None,
       chunk: rays per `lax.map` step (static); bounds memory for large ray batches.
       remat: rematerialise each chunk in the backward pass (when N > chunk), so gradient
         memory is one chunk's, not the whole batch's.
+      surface: "neus" (unbiased silhouette and depth) or "volsdf" (see the module doc).
 
     Returns a dict, with B = origins.shape[:-1] and S = num_samples + num_importance:
       mask, opacity (B): sum of weights. depth (B): camera-frame z of the surface,
@@ -304,6 +367,8 @@ def render_sdf(sdf_fn, params, origins, directions, *, beta=0.01, key=None,
       weights, t, sdf (B, S); points,
       sdf_gradients (B, S, 3) in frame f (for an eikonal loss); hit, t_near, t_far (B).
     """
+    if surface not in ("neus", "volsdf"):
+        raise ValueError(f"surface={surface!r}: must be 'neus' or 'volsdf'")
     batch_shape = origins.shape[:-1]
     origins = jnp.asarray(origins, jnp.float32).reshape(-1, 3)
     directions = jnp.asarray(directions, jnp.float32).reshape(-1, 3)
@@ -311,6 +376,6 @@ def render_sdf(sdf_fn, params, origins, directions, *, beta=0.01, key=None,
     consts = (params, jnp.asarray(beta, jnp.float32),
               None if sdf_to_camera is None else jnp.asarray(sdf_to_camera, jnp.float32),
               jnp.asarray(bound_center, jnp.float32), jnp.asarray(bound_radius, jnp.float32))
-    fn = functools.partial(_render_rays, sdf_fn, near_min=near_min)
+    fn = functools.partial(_render_rays, sdf_fn, near_min=near_min, surface=surface)
     out = _map_in_chunks(fn, consts, (origins, directions, u_coarse, u_fine), chunk, remat)
     return jax.tree.map(lambda x: x.reshape(batch_shape + x.shape[1:]), out)
