@@ -130,7 +130,7 @@ def volume_speed(backward, num_rays=4096):
     K = jnp.array([[80.0, 0, side / 2], [0, 80.0, side / 2], [0, 0, 1]])
     origins, dirs = pixel_rays(K, (side, side))
     origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
-    options = dict(num_samples=64, num_importance=0, bound_center=(0.0, 0.0, 0.5),
+    options = dict(num_samples=64, num_importance=0, bound_center=(0.0, 0.0, 0.5), beta=0.002,
                    bound_radius=0.2)
 
     def render(p):
