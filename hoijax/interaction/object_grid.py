@@ -73,7 +73,7 @@ def _point_triangle_sq(p, a, b, c):
     v_in, w_in = vb / denom, vc / denom
     candidates = [
         (d1 <= 0) & (d2 <= 0), a,
-        (d3 >= 0) & (d5 <= d3), b,
+        (d3 >= 0) & (d4 <= d3), b,
         (d6 >= 0) & (d5 <= d6), c,
         (vc <= 0) & (d1 >= 0) & (d3 <= 0), a + ab * (d1 / safe(d1 - d3)),
         (vb <= 0) & (d2 >= 0) & (d6 <= 0), a + ac * (d2 / safe(d2 - d6)),
