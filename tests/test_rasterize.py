@@ -201,6 +201,31 @@ def test_splat_large_faces_take_several_windows():
     assert int(short["dropped_pairs"]) > 0
 
 
+def test_splat_under_vmap_matches_per_image(hand_scene):
+    """vmap (as the fit renders its frames) folds the batch into one selection: the same
+    faces and gradients as one image at a time."""
+    verts, faces, K, _, _, _ = hand_scene
+    shift = np.array([[0.0, 0.0, 0.0], [0.004, -0.003, 0.01]])
+    batch = jnp.asarray(verts[None] + shift[:, None], jnp.float32)
+    options = dict(sigma=0.5, faces_per_pixel=4, selection="splat", cull_backfaces=True)
+
+    def loss(v):
+        out = rasterize(v, faces, K, SIZE, **options)
+        return jnp.sum(out["mask"] ** 2) + jnp.sum(out["depth"])
+
+    many = jax.jit(jax.vmap(lambda v: rasterize(v, faces, K, SIZE, **options)))(batch)
+    grads = jax.jit(jax.vmap(jax.grad(loss)))(batch)
+    grad = jax.jit(jax.grad(loss))
+    for i in range(2):
+        one = _render(batch[i], faces, K, **options)
+        np.testing.assert_array_equal(np.asarray(many["face_ids"][i]),
+                                      np.asarray(one["face_ids"]))
+        np.testing.assert_allclose(np.asarray(many["mask"][i]), np.asarray(one["mask"]),
+                                   atol=1e-6)
+        np.testing.assert_allclose(np.asarray(grads[i]), np.asarray(grad(batch[i])),
+                                   rtol=1e-4, atol=1e-5)
+
+
 def test_traced_sigma_with_max_sigma_matches_static(hand_scene):
     """One program for a sigma schedule: sigma traced, selection radius from max_sigma."""
     verts, faces, K, _, _, _ = hand_scene

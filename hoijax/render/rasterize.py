@@ -320,45 +320,82 @@ def _compact(pixel, score, fid, size):
     return out(-1, pixel), out(jnp.inf, score), out(0, fid), jnp.maximum(jnp.sum(keep) - size, 0)
 
 
-def splat_select_faces(tri_uv, tri_z, valid, image_size, *, radius, faces_per_pixel, zfar,
-                       window=None, num_windows=None, max_fragments=None, culled=False):
-    """Stage 1 without tiles or loops: (H,W,K) face ids (-1: none) and dropped windows.
+def _splat_batch(tri_uv, tri_z, valid, *, image_size, radius, k, zfar, window, num_windows,
+                 max_fragments):
+    """`splat_select_faces` on a batch: tri_uv (B,F,3,2), tri_z (B,F,3), valid (B,F) ->
+    ids (B,H,W,K), dropped (B,) (the batch shares its pools: each entry gets the total).
 
-    Same choice as `select_faces` (covering faces nearest in depth first, then blurring
-    ones nearest in 2D; ties to the lower face id): every face is evaluated at the pixels
-    of its window(s) (`_face_windows`), fragments within the blur radius are kept, and
-    the K best per pixel are picked by `_topk_by_scatter`. Work is num_windows x window^2
-    fragment tests plus K scatter rounds; exact unless faces need more than num_windows
-    windows (then `dropped` > 0: raise num_windows or window).
-
-    window: static side in px (default `splat_window`); num_windows: static pool size
-    (default F + F/2 + 64).
-    """
-    tri_uv, tri_z = jax.lax.stop_gradient(tri_uv), jax.lax.stop_gradient(tri_z)
+    The batch is folded into the face and pixel axes (pixel index b*H*W + v*W + u), so the
+    scatters stay one-dimensional: XLA's CPU scatters and gathers with a batch dimension,
+    as a plain vmap would make them, run several times slower."""
+    num_batch, num_faces = valid.shape
     h, w = image_size
-    num_faces = tri_uv.shape[0]
-    window = window or splat_window(radius, image_size)
-    # Nearly every face needs one window at the intended sizes; about half of a closed
-    # mesh faces the camera (at most 53 % over 192 views of the hand).
-    num_windows = num_windows or (5 * num_faces // 8 if culled else 9 * num_faces // 8) + 64
-    fid, origin, used, dropped = _face_windows(tri_uv, valid, image_size, radius, window,
-                                               num_windows)
+    fid, origin, used, dropped = _face_windows(
+        tri_uv.reshape(-1, 3, 2), valid.reshape(-1), image_size, radius, window,
+        num_batch * num_windows)
     offs = np.stack(np.meshgrid(np.arange(window), np.arange(window), indexing="xy"), -1)
     offs = offs.reshape(-1, 2).astype(np.float32)
     pu = origin[:, 0:1] + offs[:, 0]  # (N,W*W) pixel centres
     pv = origin[:, 1:2] + offs[:, 1]
-    corners = [tri_uv[fid][:, i, j, None] for i in range(3) for j in range(2)]
-    inside, dist2, z = _fragment_tests(*corners, *(tri_z[fid][:, i, None] for i in range(3)),
-                                       pu, pv)
+    tri, tz = tri_uv.reshape(-1, 3, 2)[fid], tri_z.reshape(-1, 3)[fid]
+    inside, dist2, z = _fragment_tests(*(tri[:, i, j, None] for i in range(3) for j in range(2)),
+                                       *(tz[:, i, None] for i in range(3)), pu, pv)
     score = jnp.where(inside, z, zfar + dist2)  # lower is better; covering faces z < zfar
     keep = (used[:, None] & (inside | (dist2 <= radius * radius))
             & (pu <= w - 1) & (pv <= h - 1))
-    pixel = jnp.where(keep, pv.astype(jnp.int32) * w + pu.astype(jnp.int32), -1)
-    fids = jnp.broadcast_to(fid[:, None], pixel.shape)
+    batch = (fid // num_faces)[:, None]
+    pixel = jnp.where(keep, (batch * h + pv.astype(jnp.int32)) * w + pu.astype(jnp.int32), -1)
+    fids = jnp.broadcast_to((fid % num_faces)[:, None], pixel.shape)
     pixel, score, fids, lost = _compact(pixel.reshape(-1), score.reshape(-1), fids.reshape(-1),
-                                        max_fragments or pixel.size // 2)
-    ids = _topk_by_scatter(pixel, score, fids, h * w, faces_per_pixel, num_faces)
-    return ids.reshape(h, w, faces_per_pixel), dropped + lost
+                                        num_batch * max_fragments)
+    ids = _topk_by_scatter(pixel, score, fids, num_batch * h * w, k, num_faces)
+    total = jnp.broadcast_to(dropped + lost, (num_batch,))
+    return ids.reshape(num_batch, h, w, k), total
+
+
+def splat_select_faces(tri_uv, tri_z, valid, image_size, *, radius, faces_per_pixel, zfar,
+                       window=None, num_windows=None, max_fragments=None, culled=False):
+    """Stage 1 without tiles or loops: (...,H,W,K) face ids (-1: none) and the number of
+    dropped windows / fragments (...,) (0: exact). No gradient flows here.
+
+    Same choice as `select_faces` (covering faces nearest in depth first, then blurring
+    ones nearest in 2D; ties to the lower face id): every face is evaluated at the pixels
+    of its window(s) (`_face_windows`), fragments within the blur radius are kept
+    (`_compact`), and the K best per pixel are picked by `_topk_by_scatter`. Work is
+    num_windows x window^2 fragment tests plus K scatter rounds on the kept ones.
+
+    tri_uv (...,F,3,2), tri_z (...,F,3), valid (...,F): leading dims, and any vmap over
+    this function, become one folded batch (`_splat_batch`).
+    window: static side in px (default `splat_window`); num_windows: static pool size per
+    image (default 9F/8 + 64, or 5F/8 + 64 when `culled`: the caller culled back faces);
+    max_fragments: kept fragments per image (default half the tested ones).
+    """
+    tri_uv, tri_z = jax.lax.stop_gradient(tri_uv), jax.lax.stop_gradient(tri_z)
+    num_faces = valid.shape[-1]
+    window = window or splat_window(radius, image_size)
+    # Nearly every face needs one window at the intended sizes; about half of a closed
+    # mesh faces the camera (at most 53 % over 192 views of the hand).
+    num_windows = num_windows or (5 * num_faces // 8 if culled else 9 * num_faces // 8) + 64
+    run = functools.partial(
+        _splat_batch, image_size=tuple(image_size), radius=radius, k=faces_per_pixel,
+        zfar=zfar, window=window, num_windows=num_windows,
+        max_fragments=max_fragments or num_windows * window * window // 2)
+
+    @jax.custom_batching.custom_vmap
+    def select(tri_uv, tri_z, valid):
+        lead = valid.shape[:-1]
+        ids, dropped = run(tri_uv.reshape((-1,) + tri_uv.shape[-3:]),
+                           tri_z.reshape((-1,) + tri_z.shape[-2:]),
+                           valid.reshape((-1,) + valid.shape[-1:]))
+        return ids.reshape(lead + ids.shape[1:]), dropped.reshape(lead)
+
+    @select.def_vmap
+    def _(axis_size, in_batched, *args):  # a vmap adds a leading dim: fold it in
+        args = [a if b else jnp.broadcast_to(a, (axis_size,) + a.shape)
+                for a, b in zip(args, in_batched)]
+        return select(*args), (True, True)
+
+    return select(tri_uv, tri_z, valid)
 
 
 _DUMMY_TRI = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], np.float32)
