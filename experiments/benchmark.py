@@ -19,7 +19,9 @@ its metrics from its outputs), and a killed group resumes from its checkpoint. T
 goes to `bench.results`.{json,md}; wall time is per clip (a group's time divided by its
 clips). A fit whose object vanished (no zero level set) counts F = 0; its distances are
 left out of the CD means, and the table says how many.
-`experiments/benchmark_figure.py` draws the fitted meshes side by side.
+Two bias diagnostics follow the paper's metrics: `volume_ratio` (fitted volume over
+the truth's) and `mask_iou` (the fitted object's visible silhouette against the input
+masks). `experiments/benchmark_figure.py` draws the fitted meshes side by side.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ from benchlib import benchmark_clip_names, benchmark_jobs, variant_configs, writ
 from ml_collections import config_flags
 
 METRICS = ("F@5", "F@10", "CD", "CD_h")
+# Bias diagnostics (hoijax.recon.outputs.evaluate_outputs): the fitted object's volume over
+# the truth's, and its visible silhouette's IoU with the input masks.
+DIAGNOSTICS = ("volume_ratio", "mask_iou")
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
@@ -51,9 +56,10 @@ def summarise(per_clip: dict, categories: dict) -> dict:
     rows = {}
     for category in dict.fromkeys(categories.values()):
         names = [n for n, c in categories.items() if c == category and n in per_clip]
-        rows[category] = {m: mean([per_clip[n][m] for n in names]) for m in METRICS}
-    rows["mean"] = {m: mean([v[m] for v in per_clip.values()])
-                    for m in METRICS + ("seconds",)}
+        rows[category] = {m: mean([per_clip[n].get(m, np.nan) for n in names])
+                          for m in METRICS + DIAGNOSTICS}
+    rows["mean"] = {m: mean([v.get(m, np.nan) for v in per_clip.values()])
+                    for m in METRICS + DIAGNOSTICS + ("seconds",)}
     rows["mean"]["vanished"] = sum(bool(v.get("vanished")) for v in per_clip.values())
     return rows
 
@@ -63,8 +69,10 @@ def markdown(table: dict, categories: list) -> str:
     head = "| variant | metric | " + " | ".join(categories) + " | mean |"
     lines = [head, "|" + "---|" * (len(categories) + 3)]
     for variant, rows in table.items():
-        for m in METRICS:
-            cells = [f"{rows[c][m]:.2f}" if m.startswith("F") else f"{rows[c][m]:.1f}"
+        for m in METRICS + DIAGNOSTICS:
+            if m not in rows["mean"]:  # a table written before the diagnostics existed
+                continue
+            cells = [f"{rows[c][m]:.1f}" if m.startswith("CD") else f"{rows[c][m]:.2f}"
                      for c in categories + ["mean"]]
             lines.append(f"| {variant} | {m}{' (mm)' if m.startswith('CD') else ''} | "
                          + " | ".join(cells) + " |")

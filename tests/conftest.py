@@ -10,6 +10,12 @@ from hoijax.runtime import enable_compilation_cache  # noqa: E402
 enable_compilation_cache()
 
 
+def pytest_configure(config):
+    # `python -m pytest -m "not slow" tests` skips the end-to-end runs for quick local
+    # iteration; CI (the README's command) runs everything.
+    config.addinivalue_line("markers", "slow: an end-to-end run (CLI, training, fit)")
+
+
 @pytest.fixture(scope="session")
 def standin_right():
     from hoijax.hand import load_standin

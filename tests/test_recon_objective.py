@@ -80,7 +80,7 @@ def test_total_is_the_weighted_sum_of_its_terms(standin_right, tiny_config, tiny
 
     total, terms = loss(params)
     assert set(terms) == {"mask", "hand_mask", "eikonal", "smooth", "hand_prior",
-                          "hTo_offset"}
+                          "hTo_offset", "ray_hit", "contact", "penetration"}
     w = config.loss
     expected = sum(w[name] * float(v) for name, v in terms.items())
     np.testing.assert_allclose(float(total), expected, rtol=1e-5)
@@ -122,7 +122,10 @@ def test_prior_parameters_are_an_argument_of_the_compiled_step(standin_right, ti
     for shift in (0.0, 0.05):  # (the untrained prior's last layer is zero: shift, not scale)
         prior_params = jax.tree.map(lambda x: x + shift, tiny_prior.params)
         state = dict(params=stack(params), opt_state=jax.vmap(tx.init)(stack(params)))
-        _, terms, _ = step(state, stack(data), prior_params, jax.random.key(0), 1)
+        _, terms, _ = step(state, stack(data), prior_params, jax.random.key(0), 1, True)
         sds.append(float(terms["sds"][0]))
     assert sds[0] != sds[1]  # the new parameters were used ...
-    assert step._cache_size() == 1  # ... by the same compiled program
+    state = dict(params=stack(params), opt_state=jax.vmap(tx.init)(stack(params)))
+    _, terms, _ = step(state, stack(data), prior_params, jax.random.key(0), 2, False)
+    assert float(terms["sds"][0]) == 0.0  # switched off at run time ...
+    assert step._cache_size() == 1  # ... all by the same compiled program

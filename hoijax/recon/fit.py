@@ -79,24 +79,27 @@ def gradient_diagnostics(grads) -> tuple[dict, dict]:
 
 def make_step(model, prior, objective: Objective, tx, with_sds: bool):
     """The jitted update of C stacked scenes:
-    (state, data, prior_params, key, step_index) -> (state, terms, info), with state =
-    {params, opt_state} and data a stacked ClipData, all with a leading clip axis; terms
-    the loss terms (C,) each, info the gradient diagnostics (C,) each. The prior's
-    parameters are an argument (not constants of the compiled program)."""
+    (state, data, prior_params, key, step_index, use_sds) -> (state, terms, info), with
+    state = {params, opt_state} and data a stacked ClipData, all with a leading clip axis;
+    terms the loss terms (C,) each, info the gradient diagnostics (C,) each. The prior's
+    parameters are an argument (not constants of the compiled program). with_sds: whether
+    the program holds the SDS term at all; if so, `use_sds` (a bool, traced) switches it
+    per step under `lax.cond`, so the steps with and without it share one compilation."""
 
-    def one(params, opt_state, data, prior_params, key, step_index):
+    def one(params, opt_state, data, prior_params, key, step_index, use_sds):
         (loss, terms), grads = jax.value_and_grad(total_loss, has_aux=True)(
-            params, data, model, prior, prior_params, key, step_index, objective, with_sds)
+            params, data, model, prior, prior_params, key, step_index, objective,
+            use_sds if with_sds else False)
         grads, info = gradient_diagnostics(grads)
         updates, opt_state = tx.update(grads, opt_state, params)
         terms["total"] = loss
         return optax.apply_updates(params, updates), opt_state, terms, info
 
     @functools.partial(jax.jit, donate_argnums=0)
-    def step(state, data, prior_params, key, step_index):
-        params, opt_state, terms, info = jax.vmap(one, (0, 0, 0, None, None, None))(
+    def step(state, data, prior_params, key, step_index, use_sds):
+        params, opt_state, terms, info = jax.vmap(one, (0, 0, 0, None, None, None, None))(
             state["params"], state["opt_state"], data, prior_params,
-            jax.random.fold_in(key, step_index), step_index)
+            jax.random.fold_in(key, step_index), step_index, jnp.asarray(use_sds))
         return dict(params=params, opt_state=opt_state), terms, info
 
     return step
@@ -227,8 +230,7 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
     (state, history [[row per clip] per logged step], seconds spent before a resume)."""
     from tqdm import tqdm
     objective = Objective.from_config(config)
-    steps = {flag: make_step(model, prior, objective, tx, with_sds=flag)
-             for flag in {False, config.loss.sds > 0}}
+    step = make_step(model, prior, objective, tx, with_sds=config.loss.sds > 0)
     prior_params = parallel.replicate(prior.params, mesh)
     key = jax.random.key(config.seed)
     start, history, seconds_before = 0, [], 0.0
@@ -240,7 +242,10 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
     bar = tqdm(range(start, config.num_steps), disable=not progress, desc="reconstruct",
                unit="step", initial=start, total=config.num_steps)
     for i in bar:
-        state, terms, info = steps[use_sds_at(i, config)](state, data, prior_params, key, i)
+        sds_now = use_sds_at(i, config)
+        state, terms, info = step(state, data, prior_params, key, i, sds_now)
+        if not sds_now:  # (the term is 0 there, not a measurement)
+            terms.pop("sds", None)
         counts = check_finite(i + 1, terms, info, num_clips, sizes)
         zeroed = zeroed + np.stack(list(counts.values()), -1)  # (C, groups)
         if (i + 1) % config.log_every == 0 or i + 1 == config.num_steps:

@@ -267,8 +267,10 @@ def sds_term(params, data: ClipData, model, verts_h, hTo, prior, prior_params, k
 
 
 def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
-               objective: Objective, with_sds: bool):
-    """(weighted total, dict of the unweighted terms) of one step."""
+               objective: Objective, with_sds):
+    """(weighted total, dict of the unweighted terms) of one step. with_sds: False (no
+    SDS term), True, or a traced bool: then the term is under `lax.cond` (0 when off),
+    so one compiled program serves the steps with and without it."""
     k_rep, k_sds = jax.random.split(key)
     # Once per step, shared by the terms:
     verts_h, joints = scene.hand_vertices(model, params)
@@ -287,9 +289,12 @@ def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
     verts_o = apply_to_points(invert_rigid(hTo), verts_h)  # (T,V,3) object frame
     terms["contact"], terms["penetration"] = losses.contact_losses(
         sdf_value(params["sdf"], verts_o))
-    if with_sds:
-        terms["sds"] = sds_term(params, data, model, verts_h, hTo, prior, prior_params,
-                                k_sds, step, objective.render, objective.sds)
+    if with_sds is not False:
+        def sds():
+            return sds_term(params, data, model, verts_h, hTo, prior, prior_params, k_sds,
+                            step, objective.render, objective.sds)
+        terms["sds"] = sds() if with_sds is True else jax.lax.cond(
+            with_sds, sds, lambda: jnp.zeros((), jnp.float32))
     w = objective.weights
     total = sum(getattr(w, name) * value for name, value in terms.items())
     return total, terms

@@ -88,7 +88,7 @@ def write_outputs(out_dir, result, clip, model, render) -> dict:
     params = result.params
     arrays = scene.export_arrays(params, result.data.cTh0, result.data.K0)
     np.savez(os.path.join(out_dir, "params.npz"), **arrays,
-             tracker_failures=result.failed)
+             tracker_failures=result.failed, fit_image_size=render.image_size)
     mesh = extract_mesh(params["sdf"], render.bound_radius)
     if mesh.is_empty:
         print(f"{out_dir}: the object vanished (no zero level set); object.obj is empty")
@@ -111,26 +111,73 @@ def write_outputs(out_dir, result, clip, model, render) -> dict:
                   [h[k] for h in result.history if k in h]) for k in names}
     mediapy.write_image(os.path.join(out_dir, "losses.png"), viz.plot_curves(
         curves, size=(300, 600), title="reconstruction loss terms"))
-    return evaluate_outputs(out_dir, clip, result.seconds)
+    return evaluate_outputs(out_dir, clip, result.seconds, model.faces)
 
 
-def evaluate_outputs(out_dir, clip, seconds) -> dict:
-    """Metrics of a written reconstruction (object.obj and params.npz in out_dir) against
-    the clip's ground truth, also written to out_dir/metrics.json with the fit's `seconds`;
-    {} when the clip has no ground truth. Rerunnable on old outputs when the evaluation
-    changes."""
+def visible_object_masks(mesh, hands_o, hand_faces, cTo, K, image_size) -> np.ndarray:
+    """(T,H,W) bool: where the object mesh (object frame) is seen in front of the hand
+    (hands_o (T,V,3), object frame) through cameras cTo (T,4,4) with pixel intrinsics K
+    (T,3,3): hard z-buffer renders (sigma 0), as the input masks are."""
+    from hoijax.render.rasterize import rasterize
+    size = tuple(int(x) for x in image_size)
+    faces_o = jnp.asarray(mesh.faces, jnp.int32)
+    faces_h = jnp.asarray(hand_faces, jnp.int32)
+
+    @jax.jit
+    def one(v_o, v_h, c, k):
+        obj = rasterize(apply_to_points(c, v_o), faces_o, k, size, sigma=0.0,
+                        faces_per_pixel=1)
+        hand = rasterize(apply_to_points(c, v_h), faces_h, k, size, sigma=0.0,
+                         faces_per_pixel=1)
+        front = (hand["mask"] < 0.5) | (obj["depth"] < hand["depth"])
+        return (obj["mask"] > 0.5) & front
+
+    verts = jnp.asarray(mesh.vertices, jnp.float32)
+    return np.stack([np.asarray(one(verts, jnp.asarray(h, jnp.float32),
+                                    jnp.asarray(c, jnp.float32), jnp.asarray(k, jnp.float32)))
+                     for h, c, k in zip(hands_o, cTo, K)])
+
+
+def mask_iou(pred, target) -> float:
+    """Intersection over union of two boolean mask stacks, over all their pixels."""
+    union = np.sum(pred | target)
+    return float(np.sum(pred & target) / union) if union else 1.0
+
+
+def _hands_from_files(out_dir, num_frames) -> np.ndarray:
+    """(T,V,3) hand vertices (object frame) from out_dir/hands/NNNNNN.obj."""
+    return np.stack([trimesh.load(os.path.join(out_dir, "hands", f"{t:06d}.obj"),
+                                  force="mesh", process=False).vertices
+                     for t in range(num_frames)])
+
+
+def evaluate_outputs(out_dir, clip, seconds, hand_faces=None) -> dict:
+    """Metrics of a written reconstruction (object.obj, params.npz and hands/ in out_dir)
+    against the clip's ground truth, also written to out_dir/metrics.json with the fit's
+    `seconds`; {} when the clip has no ground truth. Beside the paper's metrics (§8):
+    `volume_ratio` (the mesh's volume over the true object's: < 1 where the surface sits
+    inside the truth) and `mask_iou` (the fitted object's visible silhouette, in front of
+    the fitted hand, against the input object masks, at the clip's resolution; needs
+    hand_faces). Rerunnable on old outputs when the evaluation changes."""
     if clip.gt is None or not clip.object_mesh_path:
         return {}
     from hoijax.eval.metrics import evaluate_reconstruction
     mesh = trimesh.load(os.path.join(out_dir, "object.obj"), force="mesh")
     with np.load(os.path.join(out_dir, "params.npz")) as params:
-        pred_hTo = params["hTo"][0]
+        hTo, cTh, K = params["hTo"], params["cTh"], params["K"]
+        fit_size = int(params["fit_image_size"]) if "fit_image_size" in params else None
     gt_mesh = trimesh.load(clip.object_mesh_path, force="mesh")
     if mesh.is_empty:  # nothing was reconstructed: no F-score, no distance
         metrics = {"F@5": 0.0, "F@10": 0.0, "CD": float("nan"), "CD_h": float("nan"),
-                   "vanished": True}
+                   "vanished": True, "volume_ratio": 0.0, "mask_iou": 0.0}
     else:
-        metrics = evaluate_reconstruction(mesh, gt_mesh, pred_hTo, clip.gt["hTo"][0])
+        metrics = evaluate_reconstruction(mesh, gt_mesh, hTo[0], clip.gt["hTo"][0])
+        metrics["volume_ratio"] = float(abs(mesh.volume) / abs(gt_mesh.volume))
+        if hand_faces is not None and fit_size:
+            K_clip = np.asarray(rescale_intrinsics(K, (fit_size,) * 2, clip.image_size))
+            pred = visible_object_masks(mesh, _hands_from_files(out_dir, clip.num_frames),
+                                        hand_faces, cTh @ hTo, K_clip, clip.image_size)
+            metrics["mask_iou"] = mask_iou(pred, np.asarray(clip.obj_mask, bool))
     metrics["seconds"] = seconds
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)

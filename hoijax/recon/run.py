@@ -70,7 +70,7 @@ def group_workdir(workdir, part, single) -> str:
     return os.path.join(workdir, f"fit_{names}")
 
 
-def _finished(job, reevaluate):
+def _finished(job, reevaluate, hand_faces):
     """The metrics of a job whose outputs are complete (metrics.json written), else None."""
     from hoijax.recon.outputs import evaluate_outputs
     path = os.path.join(job.out, "metrics.json")
@@ -79,7 +79,7 @@ def _finished(job, reevaluate):
     with open(path) as f:
         metrics = json.load(f)
     if reevaluate:
-        metrics = evaluate_outputs(job.out, job.clip, metrics["seconds"])
+        metrics = evaluate_outputs(job.out, job.clip, metrics["seconds"], hand_faces)
     return metrics
 
 
@@ -99,7 +99,7 @@ def reconstruct(jobs, model, prior, config, *, workdir, group=0, category=None,
         check_resumable(group_workdir(workdir, part, single), config.num_steps)
     results = {}
     for part in groups:
-        done = {job.name: _finished(job, reevaluate) for job in part} if skip_finished \
+        done = {job.name: _finished(job, reevaluate, model.faces) for job in part} if skip_finished \
             else {}
         if done and all(m is not None for m in done.values()):
             results.update(done)
