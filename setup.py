@@ -28,7 +28,8 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS = {
-    "test": ["pytest>=8", "pytest-xdist>=3.5"],
+    "test": ["pytest>=8", "pytest-xdist>=3.5",
+             "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],  # runs the notebooks
     "cuda": ["jax[cuda12]"],
     "tpu": ["jax[tpu]"],
 }
@@ -42,7 +43,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["hoijax", "hoijax.*"]),
-    package_data={"hoijax": ["assets/prior/*"]},  # the shipped prior (hoijax-trained)
+    # the shipped priors (hoijax-trained): geometry images, two hands
+    package_data={"hoijax": ["assets/prior/*", "assets/two_hand_prior/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     license="Apache-2.0",

@@ -25,7 +25,7 @@ def get_config(arg=None):
     config.seed = 0  # parameters, data order, noise
     config.mode = "cascaded"  # "cascaded" (p(x_a), p(x_b | x_a)) or "joint" (baseline)
     config.batch_size = 128  # global batch of pairs (divides by the device count)
-    config.num_steps = 6000  # optimiser steps
+    config.num_steps = 4000  # optimiser steps
     config.log_every = 50  # steps between metric lines (metrics.jsonl, TensorBoard)
     config.checkpoint_every = 500  # steps between Orbax checkpoints
     config.eval_every = 1000  # steps between held-out losses
@@ -42,11 +42,12 @@ def get_config(arg=None):
     config.data.mirror = True  # add every pair mirrored (left <-> right)
 
     config.model = ml_collections.ConfigDict()
-    config.model.width = 128  # token width of the transformer
+    # Small enough that 10k guided samples (126 network calls each) take about a minute.
+    config.model.width = 96  # token width of the transformer
     config.model.depth = 2  # transformer blocks over the 3 tokens
     config.model.heads = 4  # attention heads
-    config.model.mlp_width = 384  # width of the MLP after the transformer
-    config.model.mlp_depth = 4  # linear layers of that MLP (residual)
+    config.model.mlp_width = 256  # width of the MLP after the transformer
+    config.model.mlp_depth = 3  # linear layers of that MLP (residual)
 
     config.diffusion = ml_collections.ConfigDict()
     config.diffusion.num_steps = 129  # timesteps T (reference 129)

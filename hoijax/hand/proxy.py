@@ -121,13 +121,14 @@ _BONE_FINGER = {1: 2, 2: 2, 3: 2, 17: 2, 4: 3, 5: 3, 6: 3, 18: 3, 7: 5, 8: 5, 9:
                 10: 4, 11: 4, 12: 4, 19: 4, 13: 1, 14: 1, 15: 1, 16: 1}
 
 
-def sphere_proxy(model: ManoModel) -> SphereProxy:
-    """The proxy of `model` (flat rest pose, mean shape)."""
+def sphere_proxy(model: ManoModel, fractions=FRACTIONS) -> SphereProxy:
+    """The proxy of `model` (flat rest pose, mean shape), spheres at `fractions` along
+    every bone."""
     joints = np.asarray(skeleton(model, jnp.zeros(45), jnp.zeros(10)))
     verts = np.asarray(mano_forward(model, jnp.zeros(45), jnp.zeros(10)).vertices)
     a, b, f, fingers = [], [], [], []
     for i, (ja, jb) in enumerate(BONES):
-        for frac in FRACTIONS:
+        for frac in fractions:
             a.append(ja), b.append(jb), f.append(frac)
             fingers.append(0 if i < PALM_BONES + 3 else _BONE_FINGER[jb])
     a, b, f = np.array(a), np.array(b), np.array(f, np.float32)
@@ -160,7 +161,12 @@ def gmof(x, rho):
 def sphere_gaps(c1, r1, c2, r2):
     """Surface gaps between every sphere pair: (...,K,3),(...,K),(...,L,3),(...,L) ->
     (...,K,L) metres (negative = overlap)."""
-    d = safe_norm(c1[..., :, None, :] - c2[..., None, :, :])
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one batched matmul instead of a (...,K,L,3)
+    # difference array (10x faster, forward and backward, on CPU). Floored at (0.1 mm)^2:
+    # finite gradients for coincident centres, and the cancellation error is far below.
+    d2 = (jnp.sum(c1 * c1, -1)[..., :, None] + jnp.sum(c2 * c2, -1)[..., None, :]
+          - 2 * jnp.einsum("...kc,...lc->...kl", c1, c2, precision=HIGHEST))
+    d = jnp.sqrt(jnp.maximum(d2, 1e-8))
     return d - r1[..., :, None] - r2[..., None, :]
 
 
