@@ -13,7 +13,7 @@ data.generate: `placements`, 768 objects in random poses without a hand; the aut
 sees only the object channel, and grasp synthesis is too slow to give it that many
 objects on a CPU). At the end the autoencoder folder (params, config, latent std) is
 exported into WORKDIR/autoencoder (or --export). Expected (default): held-out occupancy
-IoU >= 0.9 within ~800 steps (experiments/bench_grid_prior.py measures it).
+IoU >= 0.9 within a few hundred steps (experiments/bench_grid_prior.py measures it).
 """
 import ml_collections
 
@@ -24,10 +24,10 @@ def get_config(arg=None):
     config.workdir = "runs/grid_ae"  # checkpoints, logs
     config.seed = 0  # parameters, data order
     config.batch_size = 8  # global batch of grids (divides by the device count)
-    config.num_steps = 800  # optimiser steps
+    config.num_steps = 450  # optimiser steps
     config.log_every = 25  # steps between metric lines
     config.checkpoint_every = 100  # steps between Orbax checkpoints
-    config.eval_every = 200  # steps between held-out IoU / SDF error
+    config.eval_every = 150  # steps between held-out IoU / SDF error
     config.surface_weight = 4.0  # extra L1 weight on voxels inside the truncation band
 
     config.data = ml_collections.ConfigDict()

@@ -126,4 +126,8 @@ def test_training_steps_lower_the_loss_and_reinitialise_dead_codes(tiny_ae):
     assert np.isfinite(float(metrics["loss"]))
     figures = vqvae_trainer.grid_metrics(np.asarray(batch["object"]),
                                          np.asarray(batch["object"]))
-    assert figures == dict(iou=1.0, sdf_error_mm=0.0)
+    assert figures == dict(iou=1.0, iou_shell=1.0, sdf_error_mm=0.0)
+    shifted = vqvae_trainer.grid_metrics(np.roll(np.asarray(batch["object"]), 1, axis=1),
+                                         np.asarray(batch["object"]))
+    assert 0.0 < shifted["iou"] < 1.0 and shifted["iou"] <= shifted["iou_shell"] < 1.0
+    assert shifted["sdf_error_mm"] > 0.0

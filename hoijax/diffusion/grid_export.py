@@ -44,6 +44,7 @@ class Autoencoder:
     vq: object
     params: dict
     latent_std: float
+    half_extent: float  # the grid's box [-L, L]^3, normalised units (from its data)
 
     def encode(self, grids):
         """(B,R,R,R) -> (B,r,r,r,D) pre-quantisation latent / latent_std (differentiable)."""
@@ -84,7 +85,8 @@ def export_autoencoder(workdir, out_dir, vq, params, train_grids, manifest, step
     np.savez(os.path.join(out_dir, "params.npz"), **flatten_params(params))
     with open(os.path.join(out_dir, LATENT_FILE), "w") as f:
         json.dump(dict(latent_std=std, latent_mean=float(np.mean(z)),
-                       latent_shape=list(z.shape[1:])), f)
+                       latent_shape=list(z.shape[1:]), half_extent=manifest["half_extent"],
+                       resolution=manifest["resolution"]), f)
     _write_record(workdir, out_dir, step, manifest, "grid autoencoder")
     return std
 
@@ -106,8 +108,12 @@ def load_autoencoder(path: str) -> Autoencoder:
         params = unflatten_params(dict(data))
     graphdef = nnx.graphdef(nnx.eval_shape(lambda: VQVAE(config.model,
                                                          rngs=nnx.Rngs(params=0))))
+    half_extent = latent.get("half_extent")
+    if half_extent is None:  # folders exported before latent.json carried it
+        with open(os.path.join(path, "training.json")) as f:
+            half_extent = json.load(f)["data"]["half_extent"]
     return Autoencoder(config, make_vqvae_fns(graphdef, config.model.commitment), params,
-                       float(latent["latent_std"]))
+                       float(latent["latent_std"]), float(half_extent))
 
 
 # ---------------------------------------------------------------------------------------
@@ -140,6 +146,11 @@ class GridPrior:
     @property
     def latent_dim(self) -> int:
         return self.autoencoder.config.model.latent_dim
+
+    @property
+    def half_extent(self) -> float:
+        """The grid's box [-L, L]^3 in normalised hand-frame units."""
+        return self.autoencoder.half_extent
 
 
 def export_grid_prior(workdir, out_dir, params, manifest, step, autoencoder_dir) -> None:

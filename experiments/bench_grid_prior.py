@@ -1,0 +1,241 @@
+"""Figures of the 3D interaction-grid prior (G-HOP; docs/design.md §11).
+
+  python experiments/bench_grid_prior.py --parts=autoencoder,denoiser,samples \
+      [--prior hoijax/assets/grid_prior] [--ae_data runs/grid_ae/data] [--data runs/grid_data]
+
+- autoencoder: occupancy IoU (sdf < 0 on the 32^3 grid) and mean |SDF error| (mm) at grid
+  points within 2 cm of the surface, per category, on held-out objects (index % 8 == 0,
+  never trained on) of the autoencoder's data (random placements) and of the grasp data
+  (the hand-held grids the prior sees);
+- denoiser: held-out denoising loss of the EMA parameters at t = 250 / 500 / 750 with the
+  right prompt and the null prompt, next to an untrained network of the same config
+  (fixed noise, the training loss: object-latent MSE + hand-field MSE);
+- samples: per category, 8 DDIM samples from noise with the prompt (50 steps, guidance 4):
+  the object latent decoded to an SDF grid, the hand fitted to the sampled skeletal field
+  (`interaction.fit_hand_to_field`), and the penetration depth of the fitted hand's
+  vertices into the decoded object (trilinear on the grid; deepest vertex per sample,
+  mean over the 8), beside the same measure for held-out ground-truth grasps; a picture
+  (experiments/results/grid_prior_samples.png: object meshed by marching cubes, fitted
+  hand, two samples per category).
+Writes experiments/results/grid_prior.json (merged per part).
+"""
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from benchlib import RESULTS_DIR, default_path, write_results
+
+from hoijax.runtime import enable_compilation_cache
+
+_PARTS = flags.DEFINE_list("parts", ["autoencoder", "denoiser", "samples"], "What to run.")
+_PRIOR = flags.DEFINE_string("prior", None, "Grid prior folder (default: the shipped one).")
+_AUTOENCODER = flags.DEFINE_string("autoencoder", None, "An autoencoder folder alone "
+                                   "(--parts=autoencoder before a prior exists).")
+_AE_DATA = flags.DEFINE_string("ae_data", "runs/grid_ae/data", "Autoencoder grid data.")
+_DATA = flags.DEFINE_string("data", "runs/grid_data", "Grasp grid data (with hands).")
+_PER_CATEGORY = flags.DEFINE_integer("per_category", 8, "Generated samples per category.")
+_SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
+_OUT = flags.DEFINE_string("out", default_path("grid_prior"), "Results JSON.")
+HELD_OUT_EVERY = 8
+
+
+def held_out(data, every=HELD_OUT_EVERY):
+    mask = data["grasp"] % every == 0
+    return {k: v[mask] for k, v in data.items() if k != "manifest"}
+
+
+def autoencoder_part(prior) -> dict:
+    from hoijax.data.grid_data import load_grid_data
+    from hoijax.diffusion.grid_export import load_autoencoder
+    from hoijax.diffusion.vqvae_trainer import held_out_figures
+    ae = load_autoencoder(_AUTOENCODER.value) if _AUTOENCODER.value else prior.autoencoder
+    out = {}
+    for name, path in (("placements", _AE_DATA.value), ("grasps", _DATA.value)):
+        data = load_grid_data(path)
+        held = held_out(data)
+        t = time.time()
+        figures = held_out_figures(ae.vq, ae.params, held, data["manifest"]["categories"])
+        out[name] = dict(num_grids=int(len(held["grasp"])), **figures,
+                         seconds=time.time() - t)
+        print(name, {k: round(v, 3) for k, v in figures.items() if "/" not in k})
+    return out
+
+
+def denoiser_part(prior) -> dict:
+    from hoijax.data.grid_data import load_grid_data
+    from hoijax.diffusion import grid_trainer
+    from hoijax.models.text import NULL_PROMPT, category_tokens, tokenize
+    data = load_grid_data(_DATA.value)
+    held = held_out(data)
+    x0 = grid_trainer.prior_targets(prior.autoencoder, held)
+    right = category_tokens(prior.categories)[held["category"]]
+    null = np.broadcast_to(tokenize(NULL_PROMPT), right.shape)
+    _, untrained = grid_trainer.init_model(prior.config)
+    out = dict(num_samples=int(len(x0)))
+    for name, params in (("trained", prior.params), ("untrained", untrained)):
+        for prompt, tokens in (("prompt", right), ("null", null)):
+            losses = grid_trainer.held_out_losses(
+                prior.denoise, params, prior.schedule, x0, tokens, prior.latent_dim,
+                prior.config.diffusion.prediction)
+            out[f"{name}/{prompt}"] = {str(t): v for t, v in losses.items()}
+            print(name, prompt, {t: round(v, 4) for t, v in losses.items()})
+    return out
+
+
+def sample_latents(prior, categories, per_category, key):
+    """(C*n, r, r, r, D+20) DDIM samples with the prompt, C*n tokens in category order."""
+    from hoijax.diffusion.sampler import ddim_sample
+    from hoijax.models.text import NULL_PROMPT, tokenize
+    names = [c for c in categories for _ in range(per_category)]
+    tokens = jnp.asarray(prior.tokens(names))
+    r = prior.config.model.resolution
+    shape = (len(names), r, r, r, prior.config.model.in_channels)
+    fn = jax.jit(lambda p, k: ddim_sample(
+        prior.denoise, p, prior.schedule, dict(tokens=tokens),
+        jnp.asarray(tokenize(NULL_PROMPT)), k, shape,
+        num_steps=prior.config.sample.ddim_steps, guidance=prior.config.sample.guidance,
+        prediction=prior.config.diffusion.prediction, clip_x0=False))
+    return np.asarray(fn(prior.params, key))
+
+
+def penetration_m(model, sdf_grid, hand_pose, betas, half_extent):
+    """Deepest penetration (m, >= 0) of a MANO hand's vertices into an SDF grid (R,R,R)
+    in the normalised frame (trilinear, clamped at the border)."""
+    from hoijax.hand.model import mano_forward
+    from hoijax.interaction.frame import grid_coordinates, to_normalised
+    from hoijax.interaction.hand_field import hand_frame_center
+    from hoijax.interaction.object_grid import denormalise_sdf
+    verts = mano_forward(model, hand_pose, betas).vertices
+    x_n = to_normalised(verts, hand_frame_center(model, betas))
+    coords = grid_coordinates(x_n, sdf_grid.shape[0], half_extent)
+    values = jax.scipy.ndimage.map_coordinates(sdf_grid, list(coords.T), order=1,
+                                               mode="nearest")
+    return jnp.maximum(-denormalise_sdf(jnp.min(values)), 0.0)
+
+
+def hand_meshes(model, poses):
+    from hoijax.hand.model import mano_forward
+    return np.asarray(jax.jit(jax.vmap(lambda p: mano_forward(model, p, jnp.zeros(10))
+                                       .vertices))(jnp.asarray(poses)))
+
+
+def samples_part(prior) -> dict:
+    from hoijax.data.grid_data import load_grid_data
+    from hoijax.hand import load_hand_model
+    from hoijax.interaction.fit import fit_hand_to_field
+    from hoijax.interaction.hand_field import is_no_hand
+    model = load_hand_model("right")
+    half = prior.half_extent
+    r = prior.config.model.resolution
+    d = prior.latent_dim
+    categories = prior.categories
+    n = _PER_CATEGORY.value
+    t = time.time()
+    x = sample_latents(prior, categories, n, jax.random.key(_SEED.value))
+    t_sample = time.time() - t
+    grids = np.concatenate([np.asarray(jax.jit(prior.decode)(jnp.asarray(x[i:i + 16, ..., :d])))
+                            for i in range(0, len(x), 16)])
+    fields = jnp.asarray(np.clip(x[..., d:], -1.0, 1.0))
+    betas = jnp.zeros(10)
+    fit = jax.jit(jax.vmap(lambda f: fit_hand_to_field(
+        model, f, betas, jnp.zeros(45), resolution=r, half_extent=half, steps=300)))
+    t = time.time()
+    fitted = fit(fields)
+    t_fit = time.time() - t
+    pen = jax.jit(jax.vmap(lambda g, p: penetration_m(model, g, p, betas, half)))
+    depth = np.asarray(pen(jnp.asarray(grids), fitted["hand_pose"]))
+    no_hand = np.asarray(jax.vmap(is_no_hand)(fields))
+    # Reference: held-out ground-truth grasps, same measure on their true grids.
+    data = load_grid_data(_DATA.value)
+    held = held_out(data)
+    gt_depth = np.asarray(pen(jnp.asarray(held["object"]), jnp.asarray(held["hand_pose"])))
+    out = dict(per_category={}, sample_seconds=t_sample, fit_seconds=t_fit)
+    for c, name in enumerate(categories):
+        s = slice(c * n, (c + 1) * n)
+        gt = gt_depth[held["category"] == c]
+        occupied = (grids[s] < 0).mean(axis=(1, 2, 3))
+        out["per_category"][name] = dict(
+            penetration_mm=float(depth[s].mean() * 1e3),
+            penetrating_fraction=float((depth[s] > 0.002).mean()),
+            gt_penetration_mm=float(gt.mean() * 1e3) if gt.size else None,
+            field_fit_rmse=float(np.asarray(fitted["field_error"])[s].mean()),
+            no_hand_fraction=float(no_hand[s].mean()),
+            object_occupancy=float(occupied.mean()))
+    per = out["per_category"].values()
+    out["mean_penetration_mm"] = float(np.mean([p["penetration_mm"] for p in per]))
+    out["mean_gt_penetration_mm"] = float(np.mean([p["gt_penetration_mm"] for p in per
+                                                   if p["gt_penetration_mm"] is not None]))
+    print("penetration mm", round(out["mean_penetration_mm"], 2), "gt",
+          round(out["mean_gt_penetration_mm"], 2))
+    picture(model, grids, np.asarray(fitted["hand_pose"]), categories, n, half)
+    return out
+
+
+def picture(model, grids, poses, categories, n, half, per_cell=2, size=150):
+    """Two samples per category: the decoded object (marching cubes) and the fitted hand."""
+    import mediapy
+    import skimage.measure
+
+    from hoijax import viz
+    from hoijax.interaction.frame import HAND_SCALE
+    from hoijax.interaction.hand_field import hand_frame_center
+    center = np.asarray(hand_frame_center(model, jnp.zeros(10)))
+    hands = hand_meshes(model, poses)
+    faces = np.asarray(model.faces)
+    cam = viz.look_at(center + np.array([0.22, -0.30, 0.30]), center, up=(0.0, 0.0, 1.0))
+    res = grids.shape[1]
+    step = 2 * half * HAND_SCALE / res
+    cells = []
+    for c, name in enumerate(categories):
+        for j in range(per_cell):
+            i = c * n + j
+            verts, tris = [hands[i]], [faces]
+            colors = [np.tile([0.93, 0.72, 0.58], (len(hands[i]), 1))]
+            if grids[i].min() < 0 < grids[i].max():
+                v, f, _, _ = skimage.measure.marching_cubes(grids[i], 0.0, spacing=(step,) * 3)
+                v = v + center - half * HAND_SCALE + step / 2
+                verts.append(v)
+                tris.append(f[:, ::-1] + len(hands[i]))
+                colors.append(np.tile([0.35, 0.55, 0.85], (len(v), 1)))
+            image = viz.render_mesh(np.concatenate(verts), np.concatenate(tris), cam,
+                                    size=size, focal=2.2 * size,
+                                    colors=np.concatenate(colors))
+            cells.append((name if j == 0 else "", image))
+    cols = 8
+    rows = -(-len(cells) // cols)
+    fig = viz.new_figure((rows * (size + 22), cols * size))
+    for k, (title, image) in enumerate(cells):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        ax.imshow(image)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=8)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.97, wspace=0.02, hspace=0.12)
+    path = f"{RESULTS_DIR}/grid_prior_samples.png"
+    mediapy.write_image(path, viz.figure_image(fig))
+    print(f"wrote {path}")
+
+
+def main(argv):
+    del argv
+    from hoijax.diffusion.grid_export import load_grid_prior
+    enable_compilation_cache()
+    only_ae = _AUTOENCODER.value and _PARTS.value == ["autoencoder"]
+    prior = None if only_ae else load_grid_prior(_PRIOR.value)
+    results = dict(prior=_PRIOR.value or "hoijax/assets/grid_prior")
+    if only_ae:
+        results["autoencoder_folder"] = _AUTOENCODER.value
+    for part, fn in (("autoencoder", autoencoder_part), ("denoiser", denoiser_part),
+                     ("samples", samples_part)):
+        if part in _PARTS.value:
+            t = time.time()
+            results[part] = fn(prior)
+            results[part]["part_seconds"] = time.time() - t
+            write_results(results, _OUT.value, merge=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
