@@ -6,9 +6,10 @@
 Default (the shipped prior's data): all 16 synthetic categories x 10 training objects
 (seeds 1000.., never the benchmark or generalisation seeds) x 10 jittered copies of each
 grasp = 1600 grids of 32^3 (object SDF) + 8^3 x 20 (hand field); about 20 min on a loaded
-2-core CPU (grasp synthesis dominates: 1-15 s per grasp). `:tiny`: 2 categories x 3 objects x 2 copies at 16^3.
-`:placements`: 16 categories x 48 objects x 4 random placements without a hand (3072
-grids for the autoencoder, a few minutes). `:paper`: 64^3 grids, 52 objects, 16 copies (for GPUs/TPUs).
+2-core CPU (grasp synthesis dominates: 1-25 s per grasp; 28 min measured). `:tiny`: 2
+categories x 3 objects x 2 copies at 16^3. `:placements`: 16 categories x 48 objects x 4
+random placements without a hand (3072 grids for the autoencoder, 8 min measured).
+`:paper`: 64^3 grids, 52 objects, 16 copies (for GPUs/TPUs).
 """
 import ml_collections
 
@@ -26,7 +27,7 @@ def get_config(arg=None):
     config.rotation_jitter = 0.3  # rad: max angle of the object's rotation about the frame centre
     config.articulation_jitter = 0.1  # rad: std of the noise added to the 45 axis-angles
     config.resolution = 32  # object grid points per side
-    config.half_extent = 0.75  # grid box [-L, L]^3 in normalised units (L 0.75: 0.30 m, 9.4 mm voxels)
+    config.half_extent = 0.75  # box [-L, L]^3, normalised units (0.75: 0.30 m, 9.4 mm voxels)
     config.field_resolution = 8  # hand field points per side (= the latent resolution)
     config.shard_size = 1024  # samples per shard file
     config.placement_offset = 0.04  # m: placements only, max offset of the object's centre

@@ -15,8 +15,8 @@
   (`interaction.fit_hand_to_field`), and the penetration depth of the fitted hand's
   vertices into the decoded object (trilinear on the grid; deepest vertex per sample,
   mean over the 8), beside the same measure for held-out ground-truth grasps; a picture
-  (experiments/results/grid_prior_samples.png: object meshed by marching cubes, fitted
-  hand, two samples per category).
+  (experiments/results/grid_prior_samples.png: per category a held-out ground-truth grasp,
+  then two samples: object meshed by marching cubes, hand fitted to the sampled field).
 Writes experiments/results/grid_prior.json (merged per part).
 """
 from __future__ import annotations
@@ -171,49 +171,64 @@ def samples_part(prior) -> dict:
                                                    if p["gt_penetration_mm"] is not None]))
     print("penetration mm", round(out["mean_penetration_mm"], 2), "gt",
           round(out["mean_gt_penetration_mm"], 2))
-    picture(model, grids, np.asarray(fitted["hand_pose"]), categories, n, half)
+    picture(model, grids, np.asarray(fitted["hand_pose"]), categories, n, half, held)
     return out
 
 
-def picture(model, grids, poses, categories, n, half, per_cell=2, size=150):
-    """Two samples per category: the decoded object (marching cubes) and the fitted hand."""
-    import mediapy
+def _cell(model, faces, hand, grid, half, center, cam, size):
+    """One render: the grid's zero level set (marching cubes) and a hand mesh."""
     import skimage.measure
 
     from hoijax import viz
     from hoijax.interaction.frame import HAND_SCALE
+    verts, tris = [hand], [faces]
+    colors = [np.tile([0.93, 0.72, 0.58], (len(hand), 1))]
+    if grid.min() < 0 < grid.max():
+        step = 2 * half * HAND_SCALE / grid.shape[0]
+        v, f, _, _ = skimage.measure.marching_cubes(grid, 0.0, spacing=(step,) * 3)
+        verts.append(v + center - half * HAND_SCALE + step / 2)
+        tris.append(f[:, ::-1] + len(hand))
+        colors.append(np.tile([0.35, 0.55, 0.85], (len(v), 1)))
+    return viz.render_mesh(np.concatenate(verts), np.concatenate(tris), cam, size=size,
+                           focal=1.7 * size, colors=np.concatenate(colors))
+
+
+def picture(model, grids, poses, categories, n, half, held, per_cell=2, size=150):
+    """Per category: a held-out ground-truth grasp (its grid meshed, its hand), then
+    `per_cell` generated samples (decoded object meshed, hand fitted to the field)."""
+    import mediapy
+
+    from hoijax import viz
     from hoijax.interaction.hand_field import hand_frame_center
     center = np.asarray(hand_frame_center(model, jnp.zeros(10)))
-    hands = hand_meshes(model, poses)
+    cam = viz.look_at(center + np.array([0.0, -0.45, 0.15]), center, up=(0.0, 0.0, 1.0))
     faces = np.asarray(model.faces)
-    cam = viz.look_at(center + np.array([0.22, -0.30, 0.30]), center, up=(0.0, 0.0, 1.0))
-    res = grids.shape[1]
-    step = 2 * half * HAND_SCALE / res
+    pick = [i for c in range(len(categories)) for i in range(c * n, c * n + per_cell)]
+    hands = hand_meshes(model, poses[pick])
+    gt_index = [int(np.flatnonzero(held["category"] == c)[0]) if np.any(
+        held["category"] == c) else None for c in range(len(categories))]
+    gt_hands = hand_meshes(model, held["hand_pose"][[i or 0 for i in gt_index]])
     cells = []
     for c, name in enumerate(categories):
+        if gt_index[c] is not None:
+            cells.append((f"{name}: data", _cell(model, faces, gt_hands[c],
+                                                 held["object"][gt_index[c]], half, center,
+                                                 cam, size)))
+        else:
+            cells.append((f"{name}: data", np.full((size, size, 3), 255, np.uint8)))
         for j in range(per_cell):
-            i = c * n + j
-            verts, tris = [hands[i]], [faces]
-            colors = [np.tile([0.93, 0.72, 0.58], (len(hands[i]), 1))]
-            if grids[i].min() < 0 < grids[i].max():
-                v, f, _, _ = skimage.measure.marching_cubes(grids[i], 0.0, spacing=(step,) * 3)
-                v = v + center - half * HAND_SCALE + step / 2
-                verts.append(v)
-                tris.append(f[:, ::-1] + len(hands[i]))
-                colors.append(np.tile([0.35, 0.55, 0.85], (len(v), 1)))
-            image = viz.render_mesh(np.concatenate(verts), np.concatenate(tris), cam,
-                                    size=size, focal=2.2 * size,
-                                    colors=np.concatenate(colors))
-            cells.append((name if j == 0 else "", image))
-    cols = 8
+            k = c * per_cell + j
+            cells.append(("generated", _cell(model, faces, hands[k], grids[pick[k]], half,
+                                             center, cam, size)))
+    cols = 2 * (1 + per_cell)
     rows = -(-len(cells) // cols)
-    fig = viz.new_figure((rows * (size + 22), cols * size))
+    fig = viz.new_figure((rows * (size + 16), cols * size))
     for k, (title, image) in enumerate(cells):
         ax = fig.add_subplot(rows, cols, k + 1)
         ax.imshow(image)
         ax.set_axis_off()
-        ax.set_title(title, fontsize=8)
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.97, wspace=0.02, hspace=0.12)
+        ax.set_title(title, fontsize=7, pad=1)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.98, wspace=0.02, hspace=0.1)
     path = f"{RESULTS_DIR}/grid_prior_samples.png"
     mediapy.write_image(path, viz.figure_image(fig))
     print(f"wrote {path}")

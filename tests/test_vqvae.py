@@ -3,7 +3,6 @@ convolution, straight-through gradients, codebook and commitment losses, codeboo
 dead-code re-initialisation, and a few training steps."""
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 

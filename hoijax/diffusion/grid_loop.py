@@ -7,7 +7,6 @@ FloatingPointError on a non-finite loss before it reaches a checkpoint.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import jax

@@ -208,6 +208,44 @@ def run(config, export: str | None, progress=True) -> None:
               f"{out}; load it with hoijax.diffusion.grid_export.load_grid_prior({out!r})")
 
 
+def initial_state(config, tx) -> tuple:
+    """-> (denoise fn, the fresh train state {step, params, opt_state, ema})."""
+    denoise, params = init_model(config)
+    return denoise, dict(step=jnp.zeros((), jnp.int32), params=params,
+                         opt_state=tx.init(params), ema=jax.tree.map(jnp.copy, params))
+
+
+def export_latest(workdir: str, out_dir: str | None = None) -> int:
+    """Exports the EMA parameters of a run's latest checkpoint as a grid prior folder
+    (default WORKDIR/grid_prior), e.g. of a run stopped early; returns the step."""
+    import json
+
+    import ml_collections
+    import orbax.checkpoint as ocp
+
+    from hoijax.data.grid_data import MANIFEST
+    from hoijax.diffusion import grid_export
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    tx, _ = make_optimizer(config.optim, config.num_steps)
+    _, state = initial_state(config, tx)
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")))
+    step = manager.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{workdir}/checkpoints: no checkpoint to export")
+    state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    manager.close()
+    path = config.data.path or os.path.join(workdir, "data")
+    with open(os.path.join(path, MANIFEST)) as f:
+        manifest = json.load(f)
+    ae_dir = config.autoencoder.path or os.path.join(workdir, "autoencoder_run",
+                                                     "autoencoder")
+    grid_export.export_grid_prior(workdir, out_dir or os.path.join(workdir, "grid_prior"),
+                                  jax.device_get(state["ema"]), manifest, int(step), ae_dir)
+    return int(step)
+
+
 def train(config, data, latent_dim, progress=True) -> dict:
     """Trains (or resumes) the denoiser in config.workdir; returns the final host state."""
     os.makedirs(config.workdir, exist_ok=True)
@@ -217,10 +255,8 @@ def train(config, data, latent_dim, progress=True) -> dict:
                                                     PRIOR_KEYS)
     token_table = category_tokens(data["manifest"]["categories"])
     schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps)
-    denoise, params = init_model(config)
     tx, _ = make_optimizer(config.optim, config.num_steps)
-    state = dict(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                 ema=jax.tree.map(jnp.copy, params))
+    denoise, state = initial_state(config, tx)
 
     def evaluate(state, step):
         if len(held_out["grasp"]) == 0:

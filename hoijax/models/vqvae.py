@@ -1,9 +1,10 @@
 """G-HOP's 3D VQ-VAE (docs/design.md §11): compresses the interaction grid's object channel
-(a truncated SDF, (B,R,R,R) in [-1, 1]) to a latent (B,r,r,r,D), r = R / 2^(levels-1).
+(a truncated SDF, (B,R,R,R) in [-1, 1]) to a latent (B,r,r,r,D), r = R / (stem_stride 2^(levels-1)).
 
-Encoder: conv (stride 1, or 2 on the CPU config), then per level residual blocks and a stride-2 conv (none after the last),
-a middle block, GroupNorm-SiLU-conv to D channels: the *pre-quantisation* latent z, a
-smooth function of the input (SDS in 3D differentiates through it). Quantiser: each
+Encoder: conv (stride 1, or 2 on the CPU config), then per level residual blocks and a
+stride-2 conv (none after the last), a middle block, GroupNorm-SiLU-conv to D channels:
+the *pre-quantisation* latent z, a smooth function of the input (SDS in 3D
+differentiates through it). Quantiser: each
 latent vector snaps to its nearest codebook entry e; the decoder sees z + sg(e - z)
 (straight-through: the forward value is e, the gradient flows to z as if unquantised).
 Losses: |sg(z) - e|^2 moves the codebook, beta |z - sg(e)|^2 (commitment) keeps the
