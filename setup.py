@@ -44,7 +44,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["hoijax", "hoijax.*"]),
     # the shipped priors (hoijax-trained): geometry images, two hands
-    package_data={"hoijax": ["assets/prior/*", "assets/two_hand_prior/*"]},
+    package_data={"hoijax": ["assets/prior/*", "assets/two_hand_prior/*",
+                              "assets/grid_prior/*", "assets/grid_prior/autoencoder/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     license="Apache-2.0",
