@@ -9,7 +9,7 @@ import trimesh
 
 from hoijax.geometry.camera import orbit_camera
 from hoijax.geometry.transforms import apply_to_points
-from hoijax.render.rasterize import rasterize, sigma_schedule
+from hoijax.render.rasterize import is_closed, rasterize, sigma_schedule
 from hoijax.render.reference import raycast_mesh
 
 SIZE = (40, 48)  # H, W: deliberately not square
@@ -50,6 +50,7 @@ def _iou(a, b):
 def test_hard_mode_equals_ray_caster(hand_scene, selection, cull):
     """Both selections, with or without back-face culling (the hand is closed)."""
     verts, faces, K, depth, face, _ = hand_scene
+    assert is_closed(faces) and not is_closed(faces[1:])
     out = _render(verts, faces, K, sigma=0.0, faces_per_pixel=1, selection=selection,
                   cull_backfaces=cull)
     hit = np.isfinite(depth)

@@ -66,6 +66,17 @@ def sigma_schedule(step, num_steps, start=0.5, end=0.1):
     return start * (end / start) ** frac
 
 
+def is_closed(faces) -> bool:
+    """Whether a mesh (F,3) (numpy, on the host) is closed: every edge shared by exactly two
+    faces. Back-face culling is exact for a closed mesh seen from outside (the stand-in
+    hand); an open one (official MANO, open at the wrist) can show back faces through its
+    holes."""
+    faces = np.asarray(faces)
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return bool(np.all(counts == 2))
+
+
 def pad_faces(faces: np.ndarray, minimum: int = 4096) -> np.ndarray:
     """(F,3) -> (F',3): padded with degenerate faces (never selected) to a power of two
     >= minimum, so meshes of any size share a few compiled programs (the face count is a
@@ -447,7 +458,8 @@ def shade(face_ids, tri_uv, tri_z, faces, vertex_values, image_size, *, sigma, g
 
 def rasterize(verts, faces, K, image_size, *, sigma=0.5, gamma=1e-4, faces_per_pixel=10,
               attributes=None, znear=1e-2, zfar=10.0, selection="tiles", window=None,
-              num_windows=None, max_sigma=None, cull_backfaces=False, tile_size=8, max_pairs=None, tile_batch=16):
+              num_windows=None, max_sigma=None, cull_backfaces=False, tile_size=8,
+              max_pairs=None, tile_batch=16):
     """Soft-rasterizes a triangle mesh given in the camera frame.
 
     Args:
