@@ -131,7 +131,8 @@ def test_penetration_volume_of_two_spheres():
                              P.posed_interior(inner, va), P.posed_interior(inner, vb))
     lens = np.pi * (4 * r + d) * (2 * r - d) ** 2 / 12  # two equal spheres' intersection
     assert float(out["volume"]) == pytest.approx(lens, rel=0.1)
-    assert float(out["depth"]) == pytest.approx((2 * r - d) / 2, rel=0.15)
+    # A's surface point nearest B's centre lies |d - r| from it: depth r - |d - r|
+    assert float(out["depth"]) == pytest.approx(r - abs(d - r), rel=0.1)
     assert float(out["gap"]) == 0.0
     far = jnp.asarray(v + [2 * r + 0.01, 0, 0])
     out = P.pair_penetration(va, far, jnp.asarray(f), jnp.asarray(f),

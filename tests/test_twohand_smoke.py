@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -46,7 +45,8 @@ def test_generated_data_has_every_type_and_mano_arrays(tiny_data):
         for key, width in zip(rep.KEYS, (45, 10, 3, 3)):
             assert data[f"{side}_{key}"].shape == (40, width)
             assert np.all(np.isfinite(data[f"{side}_{key}"]))
-    assert data["held_out"].sum() == 4
+    held = data["held_out"]
+    assert held.sum() == 10 and set(data["type"][held]) == set(range(len(TYPES)))
 
 
 def test_conditioning_dropout_splits_the_batch(models):
@@ -106,7 +106,7 @@ def test_training_logs_resumes_and_exports(trained, models):
     assert prior.config.mode == "cascaded"
 
 
-def test_sampling_cli_writes_the_convention(trained, tmp_path):
+def test_sampling_cli_writes_the_convention(trained, models, tmp_path):
     out = tmp_path / "samples"
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     subprocess.run([sys.executable, "-m", "hoijax.two_hands", "--num=3", f"--out={out}",
@@ -117,5 +117,20 @@ def test_sampling_cli_writes_the_convention(trained, tmp_path):
             for key, width in zip(rep.KEYS, (45, 10, 3, 3)):
                 assert f[f"{side}_{key}"].shape == (3, width)
         np.testing.assert_allclose(f["left_global_orient"], 0, atol=1e-6)
-    assert (out / "sample_00" / "left.obj").is_file() and (out / "samples.png").is_file()
-    assert jax.device_count() >= 1
+    assert (out / "samples.png").is_file()
+    # An independent MANO (tests/mano_reference.py, float64 numpy) on the exported stand-in
+    # pickles poses samples.npz exactly as the OBJ files the CLI wrote.
+    import pickle
+
+    from hoijax.hand import save_mano_pickle
+    from tests.mano_reference import reference_mano
+    with np.load(out / "samples.npz") as f:
+        for side, model in zip(("left", "right"), models):
+            save_mano_pickle(model, tmp_path / f"{side}.pkl")
+            with open(tmp_path / f"{side}.pkl", "rb") as fh:
+                arrays = pickle.load(fh)
+            ref, _ = reference_mano(arrays, f[f"{side}_hand_pose"][0], f[f"{side}_betas"][0],
+                                    f[f"{side}_global_orient"][0], f[f"{side}_transl"][0])
+            obj = np.array([line.split()[1:] for line in open(out / "sample_00" / f"{side}.obj")
+                            if line.startswith("v ")], float)
+            np.testing.assert_allclose(obj, ref, atol=2e-5)

@@ -16,7 +16,8 @@ Output DIR/two_hands.npz: for `left_` and `right_`: hand_pose (N,45) axis-angle 
 flat-hand mean, betas (N,10), global_orient (N,3), transl (N,3) (metres, one shared frame,
 as smplx/manopth apply them with the left and right model files); `type` (N,) int index
 into `type_names`; `object` (N,) category ('' none), `object_params` (JSON per pair),
-`object_pose` (N,4,4) object -> shared frame; `held_out` (N,) bool (every 10th pair).
+`object_pose` (N,4,4) object -> shared frame; `held_out` (N,) bool (every 10th round of
+the ten types, so every type is in it).
 DIR/stats.json holds the per-type statistics.
 """
 from __future__ import annotations
@@ -406,7 +407,9 @@ def generate(models, num: int, seed: int = 0, types=TYPES, steps=250) -> dict:
     mano = mirror_hands(models, to_mano(models, cat), which)
     pose = cat["object_pose"].copy()
     pose[which] = np.einsum("ij,njk->nik", np.diag([-1.0, 1, 1, 1]), pose[which])
-    held = np.arange(num) % HELD_OUT_EVERY == 0
+    # Every 10th round of the types is held out (all types in it): pair i has type
+    # i % len(types), so `i % 10 == 0` would hold out one type only.
+    held = (np.arange(num) // len(types)) % HELD_OUT_EVERY == 0
     return dict(mano, type=cat["type"], object=cat["object"],
                 object_params=cat["object_params"], object_pose=pose.astype(np.float32),
                 mirrored=which, held_out=held)
