@@ -33,7 +33,7 @@ _NUM = flags.DEFINE_integer("num", 10000, "Samples per variant.")
 _PHYS = flags.DEFINE_integer("physical_num", 2000, "Samples whose meshes are measured.")
 _VARIANTS = flags.DEFINE_list("variants", ["full", "no_ap", "no_cfg", "joint",
                                            "joint_no_ap"], "Variants.")
-_FEATURE_STEPS = flags.DEFINE_integer("feature_steps", 800, "PointNet training steps.")
+_FEATURE_STEPS = flags.DEFINE_integer("feature_steps", 300, "PointNet training steps.")
 _OUT = flags.DEFINE_string("out", "experiments/results/two_hands", "Results prefix.")
 _SEED = flags.DEFINE_integer("seed", 1, "Sampling seed (the AP scale was tuned on seed 0).")
 
@@ -64,7 +64,7 @@ def main(argv):
     mano = {f"{s}_{k}": data[f"{s}_{k}"] for s in rep.SIDES for k in rep.KEYS}
     canon = E.canonical(models, mano)
     rng = np.random.default_rng(0)
-    train_idx = rng.choice(np.nonzero(~held)[0], min(4000, int((~held).sum())), replace=False)
+    train_idx = rng.choice(np.nonzero(~held)[0], min(2000, int((~held).sum())), replace=False)
     held_idx = np.nonzero(held)[0]
 
     def clouds(m, idx):

@@ -93,7 +93,7 @@ def test_anti_penetration_gradient_matches_finite_differences(models):
     from hoijax.twohand.sample import penetration_loss
     proxies = (P.sphere_proxy(models[0]), P.sphere_proxy(models[1]))
     a, b = _overlapping_pair(models)
-    f = lambda v: penetration_loss(models, proxies, a, v, 0.05, 1e3)[0]  # noqa: E731
+    f = jax.jit(lambda v: penetration_loss(models, proxies, a, v, 0.05, 1e3)[0])
     assert float(f(b)) > 0
     grad = np.asarray(jax.grad(f)(b))[0]
     assert np.all(np.isfinite(grad))
