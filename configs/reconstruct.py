@@ -57,7 +57,8 @@ def base_config():
 
     config.render = ml_collections.ConfigDict()
     config.render.image_size = 64  # fitting resolution (pixels; the clip's masks are resized)
-    config.render.sigma = 0.5  # hand rasterizer softness (pixels)
+    config.render.sigma = 0.5  # hand rasterizer softness at the start (pixels), annealed
+    config.render.sigma_end = 0.1  # to this (silhouette within 0.11 px of the exact one)
     config.render.faces_per_pixel = 4  # hand rasterizer K
     config.render.surface = "neus"  # object opacity: "neus" (unbiased) or "volsdf"
     config.render.beta = 0.002  # object surface softness (metres; NeuS logistic scale)

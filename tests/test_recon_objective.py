@@ -34,9 +34,9 @@ def test_object_layer_renders_the_sphere_the_field_was_fitted_to(tiny_config):
     distance = 0.4  # camera on the -z side of the centre, looking along +z
     cTo = make_transform(jnp.eye(3), jnp.array([0.0, 0.0, distance]) - center)
     rays = jnp.array([[0.0, 0.0, 1.0], [0.6, 0.0, 0.8]])  # at the centre; far off
-    render = obj.RenderOptions(image_size=32, sigma=0.5, faces_per_pixel=4, beta=0.002,
-                               surface="neus", bound_radius=0.1, num_samples=64,
-                               num_importance=32)
+    render = obj.RenderOptions(image_size=32, sigma=0.5, sigma_end=0.1, faces_per_pixel=4,
+                               beta=0.002, surface="neus", bound_radius=0.1,
+                               num_samples=64, num_importance=32, num_steps=10)
     out = obj.object_layer(sdf, cTo, rays, None, render)
     np.testing.assert_allclose(out["mask"], [1.0, 0.0], atol=0.02)
     np.testing.assert_allclose(out["depth"][0], distance - radius, atol=3e-3)

@@ -70,7 +70,7 @@ def test_thin_blade_survives_the_fit():
     fitted = adam_scan(loss, sdf, steps=150, lr=3e-3,
                        keys=jax.random.split(jax.random.key(2), 150))
     mesh = extract_mesh(fitted, 0.12, resolution=64)
-    assert not mesh.is_empty
+    assert not mesh.is_empty and mesh.volume > 0  # outward normals
     # The zero level set spans the blade: points along its long axis lie inside.
     xs = jnp.stack([jnp.linspace(-0.035, 0.035, 8), jnp.zeros(8), jnp.zeros(8)], -1)
     inside = np.asarray(sdf_value(fitted, xs)) < 0

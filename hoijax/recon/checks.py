@@ -19,7 +19,7 @@ RULES = {
     "log_every": POSITIVE_INT,
     "checkpoint_every": POSITIVE_INT,
     "render.image_size": int_at_least(8),
-    "render.sigma": POSITIVE,
+    "render.sigma": POSITIVE, "render.sigma_end": POSITIVE,
     "render.faces_per_pixel": POSITIVE_INT,
     "render.beta": POSITIVE, "render.surface": one_of("neus", "volsdf"),
     "render.bound_radius": POSITIVE,
@@ -60,6 +60,9 @@ def check_config(config, num_frames: int | None = None) -> None:
     if not sds.min_t <= sds.max_t_end <= sds.max_t_start:
         raise ValueError(f"config.sds: need min_t <= max_t_end <= max_t_start; got "
                          f"{sds.min_t}, {sds.max_t_end}, {sds.max_t_start}")
+    if config.render.sigma_end > config.render.sigma:
+        raise ValueError(f"config.render.sigma_end={config.render.sigma_end}: must not "
+                         f"exceed config.render.sigma={config.render.sigma} (it anneals down)")
     pixels = config.render.image_size ** 2
     if config.rays_per_frame > pixels:
         raise ValueError(f"config.rays_per_frame={config.rays_per_frame}: more than the "

@@ -21,6 +21,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hoijax.diffusion.sds import annealed_max_t, sds_loss
 from hoijax.geometry.camera import novel_view_camera, pixel_rays
@@ -34,7 +35,7 @@ from hoijax.recon.data import ClipData
 from hoijax.render.compose import compose_layers
 from hoijax.render.geometry_images import (HAND_BACKGROUND, hand_geometry_image,
                                            object_geometry_image, reference_depth)
-from hoijax.render.rasterize import rasterize
+from hoijax.render.rasterize import is_closed, rasterize, sigma_schedule
 from hoijax.render.volume import render_sdf
 
 SDS_CONDITIONS = ("full", "text_only", "hand_only")
@@ -54,13 +55,26 @@ class RenderOptions:
     """configs/reconstruct.py `render`: the fitting renderers."""
 
     image_size: int
-    sigma: float  # hand rasterizer softness (pixels)
+    sigma: float  # hand rasterizer softness at the start (pixels) ...
+    sigma_end: float  # ... annealed geometrically to this at the end
     faces_per_pixel: int
     beta: float  # object surface softness (m): NeuS logistic scale or VolSDF Laplace scale
     surface: str  # "neus" (unbiased silhouette) or "volsdf" (hoijax.render.volume)
     bound_radius: float  # object bounding sphere (m)
     num_samples: int
     num_importance: int
+    num_steps: int  # of the fit, for the sigma schedule
+
+
+def hand_layer(verts_c, faces, K, size, sigma, max_sigma, faces_per_pixel,
+               attributes=None):
+    """The hand's soft layer (`rasterize`) as the fit draws it: verts_c (V,3) camera
+    frame; sigma may be traced (<= max_sigma, static). Splat selection (no per-tile
+    loops: ~15x faster at 64 px on a CPU) with back faces culled when the mesh is closed
+    (the stand-in hand; the official MANO mesh is open at the wrist)."""
+    return rasterize(verts_c, faces, K, (size, size), sigma=sigma, max_sigma=max_sigma,
+                     faces_per_pixel=faces_per_pixel, attributes=attributes,
+                     selection="splat", cull_backfaces=is_closed(np.asarray(faces)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +128,8 @@ class Objective:
     @classmethod
     def from_config(cls, config) -> "Objective":
         sds = dict(config.sds, num_steps=config.num_steps)
-        return cls(render=_from_section(RenderOptions, config.render),
+        render = dict(config.render, num_steps=config.num_steps)
+        return cls(render=_from_section(RenderOptions, render),
                    sampling=_from_section(SamplingOptions, config),
                    sds=_from_section(SDSOptions, sds),
                    weights=_from_section(LossWeights, config.loss))
@@ -155,13 +170,13 @@ def eikonal_term(sdf_params, points):
 
 
 def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, hTo, frame, k_pix, k_vol,
-                  render: RenderOptions, sampling: SamplingOptions):
+                  sigma, render: RenderOptions, sampling: SamplingOptions):
     """Mask losses (object, hand) and the ray-hit loss of one frame at `rays_per_frame`
-    random pixels, and the object's ray samples (N,S,3) in the object frame."""
+    random pixels, and the object's ray samples (N,S,3) in the object frame; sigma: the
+    hand's softness at this step."""
     size = render.image_size
-    hand = rasterize(apply_to_points(cTh[frame], verts_h[frame]), faces, K[frame],
-                     (size, size), sigma=render.sigma,
-                     faces_per_pixel=render.faces_per_pixel)
+    hand = hand_layer(apply_to_points(cTh[frame], verts_h[frame]), faces, K[frame], size,
+                      sigma, render.sigma, render.faces_per_pixel)
     pix = jax.random.choice(k_pix, size * size, (sampling.rays_per_frame,), replace=False,
                             p=data.ray_weights[frame])
     _, dirs = pixel_rays(K[frame], (size, size))
@@ -177,10 +192,11 @@ def _render_frame(params, data: ClipData, faces, verts_h, cTh, K, hTo, frame, k_
     return masks + (losses.ray_hit_loss(obj["sdf"], sure),), obj["points"]
 
 
-def render_frames(params, data: ClipData, faces, verts_h, hTo, key, render: RenderOptions,
-                  sampling: SamplingOptions) -> dict:
+def render_frames(params, data: ClipData, faces, verts_h, hTo, key, step,
+                  render: RenderOptions, sampling: SamplingOptions) -> dict:
     """Renders `frames_per_step` random frames (F): verts_h (T,V,3) the hand's vertices in
-    the hand frame, faces (F,3), hTo (T,4,4) the object poses. Returns mask (F,),
+    the hand frame, faces (F,3), hTo (T,4,4) the object poses, step the fit's step (the
+    hand's softness anneals from render.sigma to render.sigma_end). Returns mask (F,),
     hand_mask (F,) and ray_hit (F,): the mask and ray-hit losses at the sampled pixels;
     points (F,N,S,3): the object's
     ray samples (object frame); eikonal_keys (F,): a key per frame for the eikonal points."""
@@ -189,10 +205,12 @@ def render_frames(params, data: ClipData, faces, verts_h, hTo, key, render: Rend
     frames = jax.random.choice(k_frames, T, (sampling.frames_per_step,), replace=False)
     cTh = scene.cTh_matrices(params, data.cTh0)
     K = scene.intrinsics(params, data.K0)
+    sigma = sigma_schedule(step, render.num_steps, render.sigma, render.sigma_end)
 
     def one(frame, k_pix, k_vol):
-        (obj, hand, ray_hit), points = _render_frame(params, data, faces, verts_h, cTh, K, hTo,
-                                            frame, k_pix, k_vol, render, sampling)
+        (obj, hand, ray_hit), points = _render_frame(
+            params, data, faces, verts_h, cTh, K, hTo, frame, k_pix, k_vol, sigma, render,
+            sampling)
         return dict(mask=obj, hand_mask=hand, ray_hit=ray_hit, points=points,
                     eikonal_keys=jax.random.fold_in(k_vol, 1))
 
@@ -232,9 +250,8 @@ def novel_view_images(params, faces, surface_code, verts_h, hTo, frame, k_rot, k
     verts = jax.lax.stop_gradient(verts_h[frame])  # SDS never moves the hand mesh
     cTh, K = novel_view_camera(random_rotation(k_rot), verts.mean(0), opts.view_distance,
                                opts.focal_factor, size)
-    hand = rasterize(apply_to_points(cTh, verts), faces, K, (size, size),
-                     sigma=opts.hand_sigma, faces_per_pixel=render.faces_per_pixel,
-                     attributes=surface_code)
+    hand = hand_layer(apply_to_points(cTh, verts), faces, K, size, opts.hand_sigma,
+                      opts.hand_sigma, render.faces_per_pixel, attributes=surface_code)
     _, dirs = pixel_rays(K, (size, size))
     cTo = cTh @ hTo[frame]
     obj = object_layer(params["sdf"], cTo, dirs.reshape(-1, 3), k_vol, render)
@@ -255,7 +272,7 @@ def sds_term(params, data: ClipData, model, verts_h, hTo, prior, prior_params, k
     k_frame, k_rot, k_vol, k_sds = jax.random.split(key, 4)
     frame = jax.random.randint(k_frame, (), 0, T)
     x, hand_image = novel_view_images(
-        params, jnp.asarray(model.faces), jnp.asarray(model.surface_code), verts_h, hTo,
+        params, np.asarray(model.faces), jnp.asarray(model.surface_code), verts_h, hTo,
         frame, k_rot, k_vol, prior.config.model.image_size, render, opts)
     cond = sds_condition(hand_image, data.tokens[None], opts.condition)
     max_t = annealed_max_t(step, opts.num_steps, opts.max_t_start, opts.max_t_end)
@@ -275,7 +292,7 @@ def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
     # Once per step, shared by the terms:
     verts_h, joints = scene.hand_vertices(model, params)
     hTo = scene.hTo_matrices(params)
-    frames = render_frames(params, data, jnp.asarray(model.faces), verts_h, hTo, k_rep,
+    frames = render_frames(params, data, np.asarray(model.faces), verts_h, hTo, k_rep, step,
                            objective.render, objective.sampling)
     terms = dict(mask=jnp.mean(frames["mask"]), hand_mask=jnp.mean(frames["hand_mask"]),
                  ray_hit=jnp.mean(frames["ray_hit"]))

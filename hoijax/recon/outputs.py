@@ -39,7 +39,9 @@ def extract_mesh(sdf_params, bound_radius, resolution=96) -> trimesh.Trimesh:
         return trimesh.Trimesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
     spacing = axis[1] - axis[0]
     verts, faces, _, _ = skimage.measure.marching_cubes(values, 0.0, spacing=(spacing,) * 3)
-    mesh = trimesh.Trimesh(verts + center - bound_radius, faces[:, ::-1])
+    mesh = trimesh.Trimesh(verts + center - bound_radius, faces)
+    if mesh.volume < 0:  # normals outward (other tools read the winding: ray casters,
+        mesh.invert()    # physics engines); skimage's depends on the level set's sign
     return mesh
 
 
