@@ -132,7 +132,7 @@ def make_sampler(prior, models, proxies, g: Guidance):
         def body(x, inputs):
             t, t_next, k = inputs
             tb = jnp.full((n,), t)
-            if guided and g.guidance != 1.0:
+            if guided and g.guidance != 1.0 and not joint:  # no condition to guide by
                 both = denoise(prior.params, jnp.concatenate([x, x]), jnp.concatenate([tb, tb]),
                                jnp.concatenate([cond, cond]),
                                jnp.concatenate([has_cond, jnp.zeros_like(has_cond)]),
