@@ -81,14 +81,21 @@ def main(argv):
     F = sampling.frames_per_step
     parts = {}
 
-    # Hand rasterization of F frames (fwd + bwd w.r.t. the hand params).
+    # Hand rasterization of F frames (fwd + bwd w.r.t. the hand params), drawn as the fit
+    # draws it (`objective.hand_layer` where the code has it).
+    def draw_hand(verts_c, k):
+        if hasattr(obj_mod, "hand_layer"):
+            return obj_mod.hand_layer(verts_c, np.asarray(model.faces), k, size,
+                                      render.sigma, render.sigma, render.faces_per_pixel)
+        return rasterize(verts_c, faces, k, (size, size), sigma=render.sigma,
+                         faces_per_pixel=render.faces_per_pixel)
+
     def hand_loss(p):
         verts_h, _ = scene.hand_vertices(model, p)
         cTh = scene.cTh_matrices(p, data.cTh0)
         K = scene.intrinsics(p, data.K0)
-        out = jax.vmap(lambda v, c, k: rasterize(
-            apply_to_points(c, v), faces, k, (size, size), sigma=render.sigma,
-            faces_per_pixel=render.faces_per_pixel)["mask"])(verts_h[:F], cTh[:F], K[:F])
+        out = jax.vmap(lambda v, c, k: draw_hand(apply_to_points(c, v), k)["mask"])(
+            verts_h[:F], cTh[:F], K[:F])
         return jnp.mean(out)
     parts["hand_raster"] = timed(_grad_of(hand_loss), params, repeats=reps)
 

@@ -13,9 +13,10 @@ its last checkpoint with the same data order; a finished run restarted only expo
 See configs/prior.py and hoijax/diffusion/trainer.py.
 
 Other priors train through this same entry point: a config whose `task` field names one of
-TASKS (configs/grid_autoencoder.py, configs/grid_prior.py, configs/two_hand_prior.py) is
-handed to that task's module, which provides `run(config, export: str | None) -> None`
-and raises ValueError for a bad config before any work.
+hoijax.diffusion.tasks.TASKS (configs/grid_autoencoder.py, configs/grid_prior.py,
+configs/two_hand_prior.py) is handed to that task's module, which provides
+`run(config, export: str | None) -> None` and raises ValueError for a bad config before
+any work.
 """
 from __future__ import annotations
 
@@ -30,24 +31,6 @@ _CONFIG = config_flags.DEFINE_config_file(
 _EXPORT = flags.DEFINE_string(
     "export", None, "Folder for the trained prior (default: WORKDIR/prior); "
     "use it with `python -m hoijax.reconstruct --config.prior=DIR`.")
-
-
-# config.task -> the module whose `run(config, export)` trains that prior.
-TASKS = {
-    "grid_autoencoder": "hoijax.diffusion.vqvae_trainer",
-    "grid_prior": "hoijax.diffusion.grid_trainer",
-    "two_hand_prior": "hoijax.twohand.train",
-}
-
-
-def run_task(config, export: str | None) -> None:
-    """Trains a non-image prior: hands `config` to the module TASKS names."""
-    import importlib
-    task = config.task
-    if task not in TASKS:
-        raise ValueError(f"config.task={task!r}: must be one of {sorted(TASKS)} "
-                         "(or absent for the geometry-image prior)")
-    importlib.import_module(TASKS[task]).run(config, export)
 
 
 def export_dir(workdir: str, export: str | None) -> str:
@@ -72,6 +55,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # Orbax logs every checkpoint file at INFO
     config = _CONFIG.value
     if config.get("task", "image_prior") != "image_prior":
+        from hoijax.diffusion.tasks import run_task
         try:
             run_task(config, _EXPORT.value)
         except ValueError as e:

@@ -49,7 +49,7 @@ def tiny_data(tmp_path_factory):
 
 
 def test_tiny_run_trains_exports_resumes_and_loads(tiny_data, tmp_path):
-    from hoijax.train_prior import run_task
+    from hoijax.diffusion.tasks import run_task
     config = repo_config("grid_prior.py", "tiny")
     config.workdir = str(tmp_path / "run")
     config.data.path = tiny_data
@@ -96,7 +96,7 @@ def test_tiny_run_trains_exports_resumes_and_loads(tiny_data, tmp_path):
 
 
 def test_bad_config_is_refused_before_any_work(tmp_path):
-    from hoijax.train_prior import run_task
+    from hoijax.diffusion.tasks import run_task
     config = repo_config("grid_prior.py", "tiny")
     config.workdir = str(tmp_path / "bad")
     config.hand_dropout = 1.5

@@ -99,8 +99,8 @@ def reconstruct(jobs, model, prior, config, *, workdir, group=0, category=None,
         check_resumable(group_workdir(workdir, part, single), config.num_steps)
     results = {}
     for part in groups:
-        done = {job.name: _finished(job, reevaluate, model.faces) for job in part} if skip_finished \
-            else {}
+        done = ({job.name: _finished(job, reevaluate, model.faces) for job in part}
+                if skip_finished else {})
         if done and all(m is not None for m in done.values()):
             results.update(done)
             continue
