@@ -16,6 +16,8 @@ from hoijax.recon.outputs import write_outputs
 from hoijax.recon.checkpoints import check_resumable
 from hoijax.recon.sources import resolve_clips
 
+pytestmark = pytest.mark.slow  # end-to-end fits (`-m "not slow"` skips them)
+
 
 @pytest.fixture(scope="module")
 def four_steps(standin_right, tiny_prior, tiny_clip, tiny_config):
