@@ -2,11 +2,13 @@
 the scene params, the clip's constants and a key.
 
 Each step renders `frames_per_step` random frames: the hand mesh by soft rasterization
-(whole image) and the object SDF by volume rendering at `rays_per_frame` random pixels;
-the two are depth-composited and compared with the input masks (`mask`, `hand_mask`).
-The eikonal term is taken at some of those ray samples and at uniform points in the
-object's bounding sphere. Temporal smoothness, the hand prior and the hTo offsets
-regularise. On SDS steps the object and the hand are rendered from a random novel view
+(whole image, `hand_layer`) and the object SDF by volume rendering with the unbiased NeuS
+surface at `rays_per_frame` random pixels; the two are depth-composited and compared with
+the input masks (`mask`, `hand_mask`), and every ray through a surely-object pixel must
+meet the surface (`ray_hit`). The eikonal term is taken at some of those ray samples and
+at uniform points in the object's bounding sphere. The object touches the hand without
+swallowing it (`contact`, `penetration`, at the hand's vertices of every frame).
+Temporal smoothness, the hand prior and the hTo offsets regularise. On SDS steps the object and the hand are rendered from a random novel view
 around the hand of a random frame, and the prior's score distillation loss is added: it
 moves the object field and the poses, never the hand mesh (the hand's vertices are held
 fixed in that branch). The formulas live in `hoijax.recon.losses` and

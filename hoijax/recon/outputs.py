@@ -108,7 +108,7 @@ def write_outputs(out_dir, result, clip, model, render) -> dict:
     # Every loss term logged at any step (SDS is only on some of the logged steps); the
     # gradient diagnostics (`grad_norm/...`, `nonfinite/...`) stay in the history.
     names = [k for k in dict.fromkeys(k for h in result.history for k in h)
-             if k != "step" and "/" not in k]
+             if k not in ("step", "restored") and "/" not in k]
     curves = {k: ([h["step"] for h in result.history if k in h],
                   [h[k] for h in result.history if k in h]) for k in names}
     mediapy.write_image(os.path.join(out_dir, "losses.png"), viz.plot_curves(
