@@ -11,8 +11,9 @@ swallowing it (`contact`, `penetration`, at the hand's vertices of every frame).
 Temporal smoothness, the hand prior and the hTo offsets regularise. On SDS steps the
 object and the hand are rendered from a random novel view around the hand of a random
 frame, and the prior's score distillation loss is added: it moves the object field and
-the poses, never the hand mesh (the hand's vertices are held fixed in that branch). The formulas live in `hoijax.recon.losses` and
-`hoijax.diffusion.sds`; this module assembles them.
+the poses, never the hand mesh (the hand's vertices are held fixed in that branch). The
+formulas live in `hoijax.recon.losses` and `hoijax.diffusion.sds`; this module assembles
+them.
 
 The options are small frozen dataclasses built from configs/reconstruct.py
 (`Objective.from_config`), so the functions see what they use and nothing else.
