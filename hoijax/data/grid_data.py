@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hoijax.data.prior_data import load_shards
 from hoijax.data.synthetic.objects import CATEGORIES, object_sdf
 from hoijax.data.synthetic.split import held_out_seeds
 from hoijax.interaction.hand_field import hand_field, hand_frame_center
@@ -201,25 +202,7 @@ def _write_shard(parts, folder, index) -> dict:
 def load_grid_data(folder: str) -> dict:
     """All samples of a grid-data folder ({key: array}, object/hand as float32) and the
     manifest. Raises ValueError naming what is wrong."""
-    path = os.path.join(folder, MANIFEST)
-    if not os.path.isfile(path):
-        raise ValueError(f"{folder}: no {MANIFEST}; write the data with "
-                         "python -m hoijax.data.grid_data")
-    with open(path) as f:
-        manifest = json.load(f)
-    parts = {k: [] for k in KEYS}
-    for shard in manifest["shards"]:
-        with np.load(os.path.join(folder, shard["file"])) as data:
-            for k in KEYS:
-                parts[k].append(data[k])
-    out = {k: np.concatenate(v) for k, v in parts.items()}
-    out["object"] = out["object"].astype(np.float32)
-    out["hand"] = out["hand"].astype(np.float32)
-    if len(out["grasp"]) != manifest["num_samples"]:
-        raise ValueError(f"{path}: lists {manifest['num_samples']} samples, shards hold "
-                         f"{len(out['grasp'])}")
-    out["manifest"] = manifest
-    return out
+    return load_shards(folder, KEYS, "python -m hoijax.data.grid_data", "grasp")
 
 
 def main(argv):

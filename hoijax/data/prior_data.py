@@ -292,16 +292,17 @@ def _flush(buffer, folder, first_index, shard_size, final=False) -> list:
     return names
 
 
-def load_prior_data(folder: str) -> dict:
-    """All samples of a prior-data folder: object (N,H,W,5), hand (N,H,W,7) float32,
-    category (N,) and grasp (N,) int32, and the manifest. Raises ValueError naming what is wrong."""
+def load_shards(folder: str, keys, command: str, count_key: str) -> dict:
+    """Every sample of a sharded data folder (MANIFEST + npz shards): {key: concatenated
+    array} for `keys`, object/hand as float32 when present, plus the manifest. Raises
+    ValueError naming what is wrong; `command` is what writes such a folder, `count_key`
+    the array whose length must match the manifest's num_samples."""
     path = os.path.join(folder, MANIFEST)
     if not os.path.isfile(path):
-        raise ValueError(f"{folder}: no {MANIFEST}; write the data with "
-                         "python -m hoijax.data.prior_data")
+        raise ValueError(f"{folder}: no {MANIFEST}; write the data with {command}")
     with open(path) as f:
         manifest = json.load(f)
-    parts = {"object": [], "hand": [], "category": [], "grasp": []}
+    parts = {k: [] for k in keys}
     for shard in manifest["shards"]:
         file = os.path.join(folder, shard["file"])
         try:
@@ -311,13 +312,22 @@ def load_prior_data(folder: str) -> dict:
         except (OSError, KeyError, ValueError) as e:
             raise ValueError(f"{file}: unreadable shard ({e})") from None
     out = {k: np.concatenate(v) for k, v in parts.items()}
-    out["object"] = out["object"].astype(np.float32)
-    out["hand"] = out["hand"].astype(np.float32)
-    if len(out["category"]) != manifest["num_samples"]:
+    for k in ("object", "hand"):
+        if k in out:
+            out[k] = out[k].astype(np.float32)
+    if len(out[count_key]) != manifest["num_samples"]:
         raise ValueError(f"{path}: lists {manifest['num_samples']} samples, shards hold "
-                         f"{len(out['category'])}")
+                         f"{len(out[count_key])}")
     out["manifest"] = manifest
     return out
+
+
+def load_prior_data(folder: str) -> dict:
+    """All samples of a prior-data folder: object (N,H,W,5), hand (N,H,W,7) float32,
+    category (N,) and grasp (N,) int32, and the manifest. Raises ValueError naming what
+    is wrong."""
+    return load_shards(folder, ("object", "hand", "category", "grasp"),
+                       "python -m hoijax.data.prior_data", "category")
 
 
 def main(argv):
