@@ -155,21 +155,31 @@ def export_latest(workdir: str, out_dir: str, manifest: dict | None = None) -> i
 # ---------------------------------------------------------------------------------------
 # Load.
 
+def read_prior_folder(path: str, required, writer: str) -> tuple:
+    """(config ConfigDict, params dict, categories list or None) of a trained-prior folder
+    (config.json, params.npz, and categories.json when present). Raises
+    FileNotFoundError naming the first of `required` that is missing and `writer`, what
+    writes such a folder. Shared by every prior's loader."""
+    for name in required:
+        if not os.path.isfile(os.path.join(path, name)):
+            raise FileNotFoundError(f"{os.path.join(path, name)}: missing; {writer}")
+    with open(os.path.join(path, "config.json")) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    with np.load(os.path.join(path, "params.npz")) as data:
+        params = unflatten_params(dict(data))
+    categories = None
+    if os.path.isfile(os.path.join(path, "categories.json")):
+        with open(os.path.join(path, "categories.json")) as f:
+            categories = json.load(f)
+    return config, params, categories
+
+
 def load_prior(path: str | None = None) -> Prior:
     """Loads a prior folder (default: the shipped hoijax/assets/prior). Raises
     FileNotFoundError naming the missing file."""
-    path = path or DEFAULT_PRIOR
-    for name in REQUIRED_FILES:
-        if not os.path.isfile(os.path.join(path, name)):
-            raise FileNotFoundError(f"{os.path.join(path, name)}: missing; a prior folder "
-                                    "is written by hoijax.diffusion.export (python -m "
-                                    "hoijax.train_prior exports WORKDIR/prior)")
-    with open(os.path.join(path, "config.json")) as f:
-        config = ml_collections.ConfigDict(json.load(f))
-    with open(os.path.join(path, "categories.json")) as f:
-        categories = json.load(f)
-    with np.load(os.path.join(path, "params.npz")) as data:
-        params = unflatten_params(dict(data))
+    config, params, categories = read_prior_folder(
+        path or DEFAULT_PRIOR, REQUIRED_FILES, "a prior folder is written by "
+        "hoijax.diffusion.export (python -m hoijax.train_prior exports WORKDIR/prior)")
     graphdef, _ = jax.eval_shape(lambda: create_denoiser(config.model, jax.random.key(0)))
     schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps)
     return Prior(config, make_denoise_fn(graphdef), params, categories, schedule)

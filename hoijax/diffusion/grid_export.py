@@ -25,7 +25,8 @@ import shutil
 import ml_collections
 import numpy as np
 
-from hoijax.diffusion.export import flatten_params, loss_plot, unflatten_params
+from hoijax.diffusion.export import (flatten_params, loss_plot, read_prior_folder,
+                                     unflatten_params)
 from hoijax.diffusion.schedules import Schedule, make_schedule
 from hoijax.diffusion.trainer import read_metrics
 from hoijax.models.text import category_tokens
@@ -178,17 +179,9 @@ def load_grid_prior(path: str | None = None) -> GridPrior:
 
     from hoijax.models.unet3d import UNet3D, make_denoise_fn
     path = path or DEFAULT_GRID_PRIOR
-    for name in ("params.npz", "config.json", "categories.json"):
-        if not os.path.isfile(os.path.join(path, name)):
-            raise FileNotFoundError(f"{os.path.join(path, name)}: missing; a grid prior "
-                                    "folder is written by python -m hoijax.train_prior "
-                                    "--config=configs/grid_prior.py")
-    with open(os.path.join(path, "config.json")) as f:
-        config = ml_collections.ConfigDict(json.load(f))
-    with open(os.path.join(path, "categories.json")) as f:
-        categories = json.load(f)
-    with np.load(os.path.join(path, "params.npz")) as data:
-        params = unflatten_params(dict(data))
+    config, params, categories = read_prior_folder(
+        path, ("params.npz", "config.json", "categories.json"), "a grid prior folder is "
+        "written by python -m hoijax.train_prior --config=configs/grid_prior.py")
     graphdef = nnx.graphdef(nnx.eval_shape(lambda: UNet3D(config.model,
                                                           rngs=nnx.Rngs(params=0))))
     schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps)

@@ -15,7 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from hoijax.diffusion.export import flatten_params, unflatten_params
+from hoijax.diffusion.export import flatten_params, read_prior_folder
 from hoijax.diffusion.schedules import Schedule
 
 DEFAULT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets",
@@ -79,15 +79,9 @@ def load_two_hand_prior(path: str | None = None) -> TwoHandPrior:
     from hoijax.twohand.model import create_denoiser, make_denoise_fn
     from hoijax.twohand.train import OBJECTS, dims, make_schedule
     path = path or DEFAULT
-    for name in REQUIRED_FILES:
-        if not os.path.isfile(os.path.join(path, name)):
-            raise FileNotFoundError(f"{os.path.join(path, name)}: missing; a two-hand prior "
-                                    "folder is written by python -m hoijax.train_prior "
-                                    "--config=configs/two_hand_prior.py")
-    with open(os.path.join(path, "config.json")) as f:
-        config = ml_collections.ConfigDict(json.load(f))
-    with np.load(os.path.join(path, "params.npz")) as f:
-        params = unflatten_params(dict(f))
+    config, params, _ = read_prior_folder(
+        path, REQUIRED_FILES, "a two-hand prior folder is written by python -m "
+        "hoijax.train_prior --config=configs/two_hand_prior.py")
     with np.load(os.path.join(path, "normalizer.npz")) as f:
         mean, std = f["mean"], f["std"]
     graphdef, _ = jax.eval_shape(lambda: create_denoiser(
