@@ -121,9 +121,9 @@ def _jit_reconstruct(vq):
     return jax.jit(lambda p, x: vq.forward(p, x)[0])
 
 
-def reconstruct(vq, params, grids, batch=8) -> np.ndarray:
-    """(N,R,R,R) grids -> their reconstructions (quantised), in batches."""
-    fn = _jit_reconstruct(vq)
+def _in_batches(fn, params, grids, batch) -> np.ndarray:
+    """fn(params, x) over grids (N,...) in fixed-size batches (the last padded with copies
+    of its final grid, so one compiled shape serves every batch)."""
     out = []
     for i in range(0, len(grids), batch):
         chunk = grids[i:i + batch]
@@ -131,6 +131,11 @@ def reconstruct(vq, params, grids, batch=8) -> np.ndarray:
         x = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk
         out.append(np.asarray(fn(params, jnp.asarray(x)))[:len(chunk)])
     return np.concatenate(out)
+
+
+def reconstruct(vq, params, grids, batch=8) -> np.ndarray:
+    """(N,R,R,R) grids -> their reconstructions (quantised), in batches."""
+    return _in_batches(_jit_reconstruct(vq), params, grids, batch)
 
 
 def _iou(a, b) -> float:
@@ -169,14 +174,7 @@ def _jit_encode(vq):
 
 def encode_all(vq, params, grids, batch=8) -> np.ndarray:
     """(N,R,R,R) -> (N,r,r,r,D) pre-quantisation latents, in batches."""
-    fn = _jit_encode(vq)
-    out = []
-    for i in range(0, len(grids), batch):
-        chunk = grids[i:i + batch]
-        pad = batch - len(chunk)
-        x = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk
-        out.append(np.asarray(fn(params, jnp.asarray(x)))[:len(chunk)])
-    return np.concatenate(out)
+    return _in_batches(_jit_encode(vq), params, grids, batch)
 
 
 # ---------------------------------------------------------------------------------------
