@@ -96,7 +96,7 @@ def test_object_frame_mano_parameters_match_an_independent_mano(standin_right, t
 @pytest.fixture(scope="module")
 def tiny_run(prior, standin_right, object_mesh):
     """The CLI's tiny config on the box, in process (the same compiled shapes as the CLI)."""
-    from hoijax.grasp import options
+    from hoijax.interaction.grasp_tools import options
     config = repo_config("grasp.py", "tiny")
     mesh, _ = object_mesh
     vol = V.volume_from_mesh(mesh, config.volume_size)
@@ -104,7 +104,8 @@ def tiny_run(prior, standin_right, object_mesh):
     fns = G.PriorFns(prior)
     opts = options(config)
     out = G.synthesize(fns, setup, jax.random.key(config.seed), num=2,
-                       seeds_per_grasp=config.seeds_per_grasp, jitter=config.jitter, **opts)
+                       seeds_per_grasp=config.seeds_per_grasp, jitter=config.jitter,
+                       chunk=config.sds.chunk, **opts)
     return dict(setup=setup, fns=fns, opts=opts, out=out, config=config)
 
 

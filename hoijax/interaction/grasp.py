@@ -381,7 +381,7 @@ def posed_in_object_frame(model: ManoModel, params):
 
 def synthesize(fns: PriorFns, setup: GraspSetup, key, *, num, seeds_per_grasp, jitter,
                sds: Static, score: Static, refinement: Static, use_prior=True,
-               progress=None):
+               chunk=25, progress=None):
     """num grasps of one object, best first: num * seeds_per_grasp starts, SDS (skipped
     when use_prior is False: the no-prior baseline, refinement alone from the same starts,
     ranked by its final energy), ranking, refinement of the best num.
@@ -392,7 +392,7 @@ def synthesize(fns: PriorFns, setup: GraspSetup, key, *, num, seeds_per_grasp, j
     k_init, k_sds = jax.random.split(key)
     v0 = initial_variables(setup, k_init, num * seeds_per_grasp, jitter)
     if use_prior:
-        v = sds_run(fns, setup, v0, k_sds, sds, progress=progress)
+        v = sds_run(fns, setup, v0, k_sds, sds, chunk=chunk, progress=progress)
         scores = np.asarray(sds_score(fns, setup, v, score))
         if progress:
             progress("scored")
