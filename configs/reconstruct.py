@@ -5,14 +5,19 @@
   python -m hoijax.reconstruct --clip=synthetic:bowl:1 --out=OUT --config.num_steps=300
 
 Variants (`configs/reconstruct.py:NAME`, several joined by commas apply in order):
-  full       the default: the prior with text and hand;
-  no_prior   SDS weight 0;
-  text_only  the prior sees no hand (an empty hand condition);
-  hand_only  the prior gets the null prompt;
+  full       the default: the 2D prior with text and hand;
+  grid       G-HOP's 3D interaction-grid prior alone (SDS in 3D, no novel views);
+  both       the 2D and the 3D prior together;
+  no_prior   both SDS weights 0;
+  text_only  the prior(s) see no hand (an empty hand condition);
+  hand_only  the prior(s) get the null prompt;
+  grid_text_only, grid_hand_only  the same ablations of the 3D prior alone;
   init       no optimisation: the initial (mask-fitted) sphere, the floor a fit must beat;
   tiny       a few steps at 32x32, for smoke tests;
   bench      the published benchmark (below);
-  bench_ablation  the published ablation of the prior's condition (below).
+  bench_ablation  the published ablation of the prior's condition (below);
+  bench_priors    the 12-clip split with the 2D prior, the 3D prior, both and none;
+  bench_grid_ablation  the ablation of the 3D prior's condition (six seed-0 clips).
 
 bench: the 12-clip synthetic split (`hoijax.data.synthetic.split`: seeds 0 and 1 of
 the six categories, 8 frames, 128x128), variants init / full / no_prior, 200 steps with the
@@ -54,6 +59,8 @@ def base_config():
     config.checkpoint_every = 100  # steps between Orbax checkpoints (OUT/fit)
     config.prior = ""  # prior folder (python -m hoijax.train_prior writes one); empty: the
     #                    shipped hoijax/assets/prior
+    config.grid_prior = ""  # 3D grid prior folder (configs/grid_prior.py); empty: the shipped
+    #                         hoijax/assets/grid_prior (loaded only when loss.sds_grid > 0)
 
     config.render = ml_collections.ConfigDict()
     config.render.image_size = 64  # fitting resolution (pixels; the clip's masks are resized)
@@ -91,7 +98,8 @@ def base_config():
     config.loss.ray_hit = 1.0  # object-mask rays meet the surface: hinge on min SDF (cm)
     config.loss.contact = 1.0  # the object touches the hand: squared gap (cm^2)
     config.loss.penetration = 0.1  # hand vertices inside the object: sum of depth^2 (cm^2)
-    config.loss.sds = 0.01  # SDS weight (0 = no prior)
+    config.loss.sds = 0.01  # 2D prior's SDS weight (0 = no 2D prior)
+    config.loss.sds_grid = 0.0  # 3D prior's SDS weight (0 = no 3D prior; `grid` variant)
 
     config.sds = ml_collections.ConfigDict()
     config.sds.warmup = 100  # steps before SDS starts
@@ -104,7 +112,14 @@ def base_config():
     config.sds.hand_sigma = 0.05  # hand rasterizer softness in the novel view (pixels)
     config.sds.view_distance = 0.5  # novel-view camera distance (m), as in the prior data
     config.sds.focal_factor = 2.0  # novel-view focal / image size, as in the prior data
-    config.sds.condition = "full"  # "full", "text_only" (no hand), "hand_only" (null text)
+    config.sds.condition = "full"  # "full", "text_only" (no hand), "hand_only" (null text);
+    #                                 both priors
+
+    config.grid_sds = ml_collections.ConfigDict()  # the 3D prior's SDS (G-HOP; warm-up and
+    #                                                 `every` shared with sds)
+    config.grid_sds.guidance = 4.0  # classifier-free guidance scale
+    config.grid_sds.min_t = 0.25  # timestep range (fractions of the schedule), as G-HOP
+    config.grid_sds.max_t = 0.75
 
     config.optim = ml_collections.ConfigDict()
     config.optim.lr = ml_collections.ConfigDict(dict(
@@ -135,15 +150,40 @@ def _tiny(config):
     config.sds.warmup = 1
 
 
+GRID_SDS_WEIGHT = 0.01  # the 3D prior's SDS weight in the `grid` and `both` variants
+
+
+def _grid(config):
+    config.loss.sds, config.loss.sds_grid = 0.0, GRID_SDS_WEIGHT
+
+
+def _both(config):
+    config.loss.sds_grid = GRID_SDS_WEIGHT
+
+
+def _no_prior(config):
+    config.loss.sds, config.loss.sds_grid = 0.0, 0.0
+
+
 VARIANTS = {
     "full": lambda c: None,
-    "no_prior": lambda c: setattr(c.loss, "sds", 0.0),
+    "grid": _grid,
+    "both": _both,
+    "no_prior": _no_prior,
     "text_only": lambda c: setattr(c.sds, "condition", "text_only"),
     "hand_only": lambda c: setattr(c.sds, "condition", "hand_only"),
+    "grid_text_only": lambda c: (_grid(c), setattr(c.sds, "condition", "text_only")),
+    "grid_hand_only": lambda c: (_grid(c), setattr(c.sds, "condition", "hand_only")),
     "init": lambda c: setattr(c, "num_steps", 0),
     "tiny": _tiny,
     "bench": lambda c: _bench(c, "init,full,no_prior", BENCH_CLIPS,
                               "experiments/results/benchmark"),
+    "bench_priors": lambda c: _bench(c, "full,grid,both,no_prior", BENCH_CLIPS,
+                                     "experiments/results/benchmark_priors"),
+    "bench_grid_ablation": lambda c: _bench(
+        c, "grid,grid_text_only,grid_hand_only",
+        "mug_0,bottle_0,kettle_0,bowl_0,knife_0,toy_car_0",
+        "experiments/results/benchmark_grid_ablations"),
     "bench_ablation": lambda c: _bench(
         c, "full,no_prior,text_only,hand_only",
         "mug_0,bottle_0,kettle_0,bowl_0,knife_0,toy_car_0",

@@ -7,8 +7,10 @@ then the whole step with and without SDS, on the README demo clip (synthetic:mug
 
 Parts (per step, as the fit runs them): the hand rasterization of `frames_per_step`
 frames at the fitting size, the object volume rendering of `rays_per_frame` rays per frame,
-the eikonal term, the SDS branch (novel-view renders + the prior's two UNet calls), the
-Adam update; then the fit's one compiled step with the SDS term switched off and on.
+the eikonal term, the 2D SDS branch (novel-view renders + the prior's two UNet calls), the
+3D SDS branch (the SDF network on the 32^3 interaction grid, the VQ-VAE encoder, the 3D
+UNet's two calls), the Adam update; then the fit's one compiled step (with the config's
+SDS weights: `:grid` for the 3D prior, `:both`) with the SDS terms switched off and on.
 Each figure is the median of --repeats warm calls (ms). The parts overlap a little with
 the step (shared hand skinning), so they need not add up to it exactly.
 """
@@ -52,12 +54,14 @@ def _grad_of(loss_fn):
 def main(argv):
     del argv
     from hoijax.diffusion.export import load_prior
+    from hoijax.diffusion.grid_export import load_grid_prior
     from hoijax.hand import load_hand_model
     from hoijax.recon import objective as obj_mod
     from hoijax.recon import scene
     from hoijax.recon.data import prepare_clip, prompt_category
     from hoijax.recon.fit import make_step, scene_optimizer
     from hoijax.recon.init import initialise_scene
+    from hoijax.recon.priors import Priors
     from hoijax.recon.run import load_jobs
     from hoijax.render.rasterize import rasterize
     from hoijax.geometry.transforms import apply_to_points
@@ -67,10 +71,12 @@ def main(argv):
     config = _CONFIG.value
     model = load_hand_model("right")
     prior = load_prior(config.prior or None)
+    priors = Priors(prior, load_grid_prior(config.grid_prior or None))
     job, = load_jobs(["synthetic:mug"], "runs/profile_step", model)
     clip = job.clip
     data, _ = prepare_clip(clip, model, config.render.image_size,
-                           prior.tokens(prompt_category(clip.category)), lam=config.init.lam)
+                           prior.tokens(prompt_category(clip.category)), lam=config.init.lam,
+                           grid_tokens=priors.grid_tokens(prompt_category(clip.category)))
     params = initialise_scene(data, model, config)
     objective = obj_mod.Objective.from_config(config)
     render, sampling = objective.render, objective.sampling
@@ -126,6 +132,15 @@ def main(argv):
     parts["sds_branch"] = timed(_grad_of(sds_loss), params, key, prior.params,
                                 repeats=reps)
 
+    # The 3D prior's SDS branch (interaction grid: SDF network on the grid, encoder, the
+    # 3D UNet's two calls).
+    def grid_sds_loss(p, k, pp):
+        _, joints = scene.hand_vertices(model, p)
+        return obj_mod.grid_sds_term(p, data, model, joints, scene.hTo_matrices(p),
+                                     priors.grid, pp, k, objective.grid_sds)
+    parts["grid_sds_branch"] = timed(_grad_of(grid_sds_loss), params, key,
+                                     priors.params()["grid"], repeats=reps)
+
     # The optimizer update alone.
     tx = scene_optimizer(config.optim.lr)
     opt_state = tx.init(params)
@@ -135,15 +150,16 @@ def main(argv):
     # Whole steps, as fit_clips runs them (one clip, stacked).
     stack = lambda t: jax.tree.map(lambda x: jnp.asarray(x)[None], t)  # noqa: E731
     sdata = stack(data)
-    step = make_step(model, prior, objective, tx, with_sds=True)
+    step = make_step(model, priors, objective, tx, with_sds=True)
+    prior_params = priors.params()
     for flag in (False, True):
         state = dict(params=stack(params), opt_state=jax.vmap(tx.init)(stack(params)))
-        state, _, _ = step(state, sdata, prior.params, key, 0, flag)  # compile
+        state, _, _ = step(state, sdata, prior_params, key, 0, flag)  # compile
         jax.block_until_ready(state)
         times = []
         for i in range(reps):
             t0 = time.perf_counter()
-            state, terms, _ = step(state, sdata, prior.params, key, i + 1, flag)
+            state, terms, _ = step(state, sdata, prior_params, key, i + 1, flag)
             jax.block_until_ready(terms)
             times.append(1e3 * (time.perf_counter() - t0))
         parts["step_sds" if flag else "step_plain"] = float(np.median(times))
@@ -156,7 +172,8 @@ def main(argv):
     record = dict(config=dict(image_size=size, frames_per_step=F,
                               rays_per_frame=sampling.rays_per_frame,
                               samples=render.num_samples + render.num_importance,
-                              num_steps=config.num_steps),
+                              num_steps=config.num_steps, sds=config.loss.sds,
+                              sds_grid=config.loss.sds_grid),
                   ms=parts, date=time.strftime("%Y-%m-%d %H:%M"),
                   devices=str(jax.devices()))
     print(f"{'part':22s} ms")

@@ -4,6 +4,7 @@
   python -m hoijax.reconstruct --clip=synthetic:bowl:3 --out=out/bowl --config.num_steps=300
   python -m hoijax.reconstruct --clip=clips/a --clip=clips/b --out=out    # several clips
   python -m hoijax.reconstruct --clip=DIR --out=OUT --config=configs/reconstruct.py:no_prior
+  python -m hoijax.reconstruct --clip=DIR --out=OUT --config=configs/reconstruct.py:grid  # 3D prior
 
 `--clip=synthetic:CATEGORY[:SEED]` generates a synthetic clip first (written to OUT/clip).
 Writes OUT/object.obj, OUT/hands/*.obj, OUT/params.npz, OUT/recon.mp4 (+ recon.png),
@@ -34,23 +35,23 @@ _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO
 
 def main(argv):
     del argv
-    from hoijax.diffusion.export import load_prior
     from hoijax.hand import load_hand_model
     from hoijax.recon.checks import check_config
+    from hoijax.recon.priors import load_priors
     from hoijax.recon.run import load_jobs, reconstruct
     from hoijax.runtime import enable_compilation_cache
     enable_compilation_cache()
     config = _CONFIG.value
-    try:  # every argument, the prior and every clip are checked before any fitting
+    try:  # every argument, the priors and every clip are checked before any fitting
         check_config(config)
         model = load_hand_model("right", _MANO_DIR.value)
-        prior = load_prior(config.prior or None)
+        priors = load_priors(config)
         jobs = load_jobs(_CLIP.value, _OUT.value, model)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from None
     logging.set_verbosity(logging.WARNING)
     try:
-        reconstruct(jobs, model, prior, config, workdir=_OUT.value, category=_CATEGORY.value)
+        reconstruct(jobs, model, priors, config, workdir=_OUT.value, category=_CATEGORY.value)
     except ValueError as e:  # a checkpoint folder of another fit, or one past num_steps
         raise app.UsageError(str(e)) from None
 

@@ -57,3 +57,22 @@ def tiny_config():
     config = repo_config("reconstruct.py", "tiny")
     config.sds.focal_factor = 2.0
     return config
+
+
+@pytest.fixture(scope="session")
+def tiny_grid_prior():
+    """An untrained tiny 3D grid prior (16^3 grids, 4^3 latent) with its autoencoder."""
+    import jax
+
+    from hoijax.diffusion.grid_export import Autoencoder, GridPrior
+    from hoijax.diffusion.grid_trainer import init_model
+    from hoijax.diffusion.schedules import make_schedule
+    from hoijax.models.vqvae import create_vqvae, make_vqvae_fns
+    from hoijax.runtime import repo_config
+    ae_config = repo_config("grid_autoencoder.py", "tiny")
+    graphdef, ae_params = create_vqvae(ae_config.model, jax.random.key(0))
+    ae = Autoencoder(ae_config, make_vqvae_fns(graphdef, ae_config.model.commitment),
+                     ae_params, 1.0, 0.75)
+    config = repo_config("grid_prior.py", "tiny")
+    denoise, params = init_model(config)
+    return GridPrior(config, denoise, params, ["bottle"], make_schedule(), ae)

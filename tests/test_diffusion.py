@@ -16,7 +16,7 @@ import pytest
 from hoijax.diffusion import export, trainer
 from hoijax.diffusion.sampler import ddim_sample
 from hoijax.diffusion.schedules import make_schedule, predict_x0_eps, q_sample
-from hoijax.diffusion.sds import annealed_max_t, sds_loss
+from hoijax.diffusion.sds import annealed_max_t, latent_sds_loss, sds_loss
 from hoijax.models import text
 from hoijax.runtime import repo_config
 
@@ -144,6 +144,40 @@ def test_sds_moves_the_rendering_toward_the_denoised_target():
     assert float(jnp.abs(moved - target).mean()) < float(jnp.abs(x - target).mean())
     np.testing.assert_allclose(annealed_max_t(0, 100), 0.98)
     np.testing.assert_allclose(annealed_max_t(100, 100), 0.5)
+
+
+def test_latent_sds_gradient_is_its_definition_on_the_object_channels_only():
+    """3D SDS on the interaction grid: a toy prior whose x0 estimate of the whole grid is
+    [target ; anything]: d loss / d latent = w(t) (latent - target) per element (summed,
+    not averaged), the hand channels get nothing, and a step moves the latent closer."""
+    s = make_schedule()
+    target = jnp.full((2, 4, 4, 4, 3), -0.4)
+
+    def denoise(params, x_t, t, cond):  # epsilon implying x0 = [target ; 0.9]
+        abar = s.alphas_cumprod[t][:, None, None, None, None]
+        x0 = jnp.concatenate([jnp.tile(target, (x_t.shape[0] // 2, 1, 1, 1, 1)),
+                              jnp.full(x_t.shape[:-1] + (5,), 0.9)], -1)
+        return (x_t - jnp.sqrt(abar) * x0) / jnp.sqrt(1 - abar)
+
+    latent = jax.random.normal(jax.random.key(0), (2, 4, 4, 4, 3))
+    field = jax.random.uniform(jax.random.key(1), (2, 4, 4, 4, 5), minval=-1, maxval=1)
+    cond = dict(tokens=jnp.zeros((2, text.MAX_TOKENS), jnp.int32))
+    null = jnp.asarray(text.tokenize(""))
+
+    def loss(latent, field):
+        return latent_sds_loss(denoise, None, s, latent, field, cond, null,
+                               jax.random.key(2), t_range=(0.25, 0.75), guidance=4.0,
+                               prediction="epsilon")
+
+    (g_latent, g_field), aux = jax.grad(loss, argnums=(0, 1), has_aux=True)(latent, field)
+    assert np.all((aux["t"] >= 250) & (aux["t"] < 750))
+    abar = s.alphas_cumprod[aux["t"]][:, None, None, None, None]
+    bell = jnp.sqrt(1 - abar) * jnp.sqrt(abar)
+    np.testing.assert_allclose(aux["target"], target, atol=1e-4)
+    np.testing.assert_allclose(g_latent, bell * (latent - target) / 2, rtol=1e-3, atol=1e-6)
+    assert float(jnp.abs(g_field).max()) == 0.0  # the hand field is held fixed
+    moved = latent - 1.0 * g_latent
+    assert float(jnp.abs(moved - target).mean()) < float(jnp.abs(latent - target).mean())
 
 
 def _random_data(num_grasps=6, views=4, categories=("mug", "bottle")):

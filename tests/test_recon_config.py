@@ -18,7 +18,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("variant", [None, "tiny", "no_prior", "init", "bench",
-                                     "bench_ablation", "bench,no_prior"])
+                                     "bench_ablation", "bench,no_prior", "grid", "both",
+                                     "grid_text_only", "grid_hand_only", "bench_priors",
+                                     "bench_grid_ablation"])
 def test_every_shipped_variant_passes_the_checks(variant):
     check_config(repo_config("reconstruct.py", variant), num_frames=8)
 
@@ -29,6 +31,8 @@ def test_every_shipped_variant_passes_the_checks(variant):
     ("loss.mask", -1.0, "config.loss.mask=-1.0: must be a number >= 0"),
     ("sds.condition", "hands", "config.sds.condition='hands': must be one of full"),
     ("sds.max_t_end", 0.01, "need min_t <= max_t_end <= max_t_start"),
+    ("loss.sds_grid", -0.1, "config.loss.sds_grid=-0.1: must be a number >= 0"),
+    ("grid_sds.max_t", 0.1, "config.grid_sds: need min_t <= max_t"),
     ("rays_per_frame", 5000, "more than the 4096 pixels"),
     ("frames_per_step", 9, "more than the clip's 8 frames"),
 ])
@@ -47,6 +51,11 @@ def test_variants_compose_in_order_and_unknown_ones_are_refused():
     config = repo_config("reconstruct.py", "bench,no_prior")
     assert config.num_steps == 200 and config.loss.sds == 0.0
     assert config.bench.variants == "init,full,no_prior"
+    grid, both = repo_config("reconstruct.py", "grid"), repo_config("reconstruct.py", "both")
+    assert grid.loss.sds == 0.0 and grid.loss.sds_grid > 0
+    assert both.loss.sds > 0 and both.loss.sds_grid > 0
+    no_prior = repo_config("reconstruct.py", "both,no_prior")
+    assert no_prior.loss.sds == 0.0 and no_prior.loss.sds_grid == 0.0
     with pytest.raises(ValueError, match="unknown variant 'fast'"):
         repo_config("reconstruct.py", "fast")
 

@@ -15,6 +15,7 @@ from hoijax.recon import objective as obj
 from hoijax.recon.data import prepare_clip
 from hoijax.recon.fit import check_finite, gradient_diagnostics, make_step, scene_optimizer
 from hoijax.recon.init import initialise_scene
+from hoijax.recon.priors import Priors
 from hoijax.render.geometry_images import HAND_BACKGROUND
 
 
@@ -112,20 +113,80 @@ def test_a_wholly_non_finite_step_stops_naming_step_clip_and_group():
 
 
 def test_prior_parameters_are_an_argument_of_the_compiled_step(standin_right, tiny_config,
-                                                               tiny_prior, prepared):
+                                                               tiny_prior, tiny_grid_prior,
+                                                               prepared):
+    """Both priors' parameters (2D and 3D) are arguments: one compiled step serves two
+    parameter sets of each, with the SDS terms switched on and off at run time."""
     data, params = prepared
-    tx = scene_optimizer(tiny_config.optim.lr)
+    config = copy.deepcopy(tiny_config)
+    config.loss.sds_grid = 0.01
+    priors = Priors(tiny_prior, tiny_grid_prior)
+    tx = scene_optimizer(config.optim.lr)
     stack = lambda tree: jax.tree.map(lambda x: jnp.asarray(x)[None], tree)  # noqa: E731
-    step = make_step(standin_right, tiny_prior, obj.Objective.from_config(tiny_config), tx,
+    step = make_step(standin_right, priors, obj.Objective.from_config(config), tx,
                      with_sds=True)
     sds = []
-    for shift in (0.0, 0.05):  # (the untrained prior's last layer is zero: shift, not scale)
-        prior_params = jax.tree.map(lambda x: x + shift, tiny_prior.params)
+    for shift in (0.0, 0.05):  # (the untrained priors' last layers are zero: shift)
+        prior_params = jax.tree.map(lambda x: x + shift, priors.params())
         state = dict(params=stack(params), opt_state=jax.vmap(tx.init)(stack(params)))
         _, terms, _ = step(state, stack(data), prior_params, jax.random.key(0), 1, True)
-        sds.append(float(terms["sds"][0]))
-    assert sds[0] != sds[1]  # the new parameters were used ...
+        sds.append((float(terms["sds"][0]), float(terms["sds_grid"][0])))
+    assert sds[0][0] != sds[1][0] and sds[0][1] != sds[1][1]  # new parameters used ...
     state = dict(params=stack(params), opt_state=jax.vmap(tx.init)(stack(params)))
     _, terms, _ = step(state, stack(data), prior_params, jax.random.key(0), 2, False)
-    assert float(terms["sds"][0]) == 0.0  # switched off at run time ...
+    assert float(terms["sds"][0]) == 0.0 and float(terms["sds_grid"][0]) == 0.0  # off ...
     assert step._cache_size() == 1  # ... all by the same compiled program
+
+
+def test_grid_conditions_drop_the_hand_field_or_the_text():
+    field = jnp.ones((1, 4, 4, 4, 20))
+    tokens = jnp.asarray(tokenize("an image of a hand grasping a mug"))[None]
+    f, t = obj.grid_condition(field, tokens, "full")
+    assert f is field and t is tokens
+    f, t = obj.grid_condition(field, tokens, "text_only")
+    assert float(jnp.abs(f).max()) == 0.0 and t is tokens  # "no hand" is all zeros
+    f, t = obj.grid_condition(field, tokens, "hand_only")
+    assert f is field
+    np.testing.assert_array_equal(t[0], tokenize(""))
+
+
+def test_grid_sds_pulls_the_encoded_object_toward_the_estimate_moving_object_and_pose(
+        standin_right, tiny_config, tiny_grid_prior, prepared):
+    """With a toy grid prior whose x0 estimate is a constant c, the 3D SDS term is
+    w(t) |z - c|^2 / 2 of the frame's encoded object grid z (w in the bell's range over
+    t in [min_t, max_t]); its gradient reaches the object field and hTo, never the hand
+    or the cameras."""
+    import dataclasses
+
+    from hoijax.interaction.hand_field import hand_frame_center
+    from hoijax.recon import scene
+    data, params = prepared
+    c = -0.3
+    toy = dataclasses.replace(tiny_grid_prior, denoise=lambda p, x_t, t, cond: jnp.full(
+        x_t.shape, c))
+    opts = obj.Objective.from_config(tiny_config).grid_sds
+    grid_params = dict(denoiser=tiny_grid_prior.params,
+                       autoencoder=tiny_grid_prior.autoencoder.params)
+
+    def term(p):
+        _, joints = scene.hand_vertices(standin_right, p)
+        return obj.grid_sds_term(p, data, standin_right, joints, scene.hTo_matrices(p), toy,
+                                 grid_params, jax.random.key(3), opts)
+
+    value, grads = jax.jit(jax.value_and_grad(term))(params)
+    ae = tiny_grid_prior.autoencoder
+    center = hand_frame_center(standin_right, params["hand"]["beta"])
+    hTo = scene.hTo_matrices(params)
+    _, joints = scene.hand_vertices(standin_right, params)
+    grid, _ = obj.interaction_grid(params["sdf"], hTo[0], joints[0], center,
+                                   ae.config.model.resolution, 4, tiny_grid_prior.half_extent)
+    # (every frame has the same hTo at the start, so the random frame does not matter)
+    half = 0.5 * float(jnp.sum((ae.encode(grid[None]) - c) ** 2))
+    abar = tiny_grid_prior.schedule.alphas_cumprod
+    bell = np.sqrt(1 - abar) * np.sqrt(abar)
+    lo, hi = int(opts.min_t * 1000), int(opts.max_t * 1000)
+    assert bell[lo:hi].min() * half * 0.999 <= float(value) <= bell[lo:hi].max() * half * 1.001
+    norm = lambda tree: sum(float(jnp.abs(x).sum()) for x in jax.tree.leaves(tree))  # noqa
+    assert norm(grads["sdf"]) > 0 and norm(grads["hTo"]) > 0
+    assert norm(grads["hand"]) == 0 and norm(grads["camera"]) == 0
+    assert norm(grads["focal"]) == 0

@@ -99,6 +99,26 @@ def test_clips_fitted_together_match_each_alone(standin_right, tiny_prior, tiny_
         _assert_same_params(result.params, four_steps.params)
 
 
+def test_tiny_reconstruction_with_both_priors(standin_right, tiny_prior, tiny_grid_prior,
+                                              tiny_clip, tiny_config, tmp_path):
+    """The 3D prior's path end to end (`configs/reconstruct.py:both` at the tiny scale):
+    both SDS terms logged and finite, the outputs written; without a grid prior given,
+    fit_clips refuses a config that needs one."""
+    from hoijax.recon.priors import Priors
+    config = copy.deepcopy(tiny_config)
+    config.loss.sds_grid = 0.01
+    result = fit_clip(tiny_clip, standin_right, Priors(tiny_prior, tiny_grid_prior), config,
+                      progress=False)
+    logged = [h for h in result.history if "sds_grid" in h]
+    assert logged and all(np.isfinite(h["sds_grid"]) and h["sds_grid"] > 0 for h in logged)
+    assert all("sds" in h for h in logged)
+    metrics = write_outputs(str(tmp_path / "out"), result, tiny_clip, standin_right,
+                            config.render)
+    assert os.path.isfile(tmp_path / "out" / "object.obj") and 0 <= metrics["F@10"] <= 1
+    with pytest.raises(ValueError, match="no grid prior"):
+        fit_clip(tiny_clip, standin_right, Priors(tiny_prior), config, progress=False)
+
+
 def test_clip_arguments_are_checked_before_any_work(tmp_path):
     assert resolve_clips(["synthetic:mug"])[0][1] == ("synthetic", "mug", 0)
     for spelling in ("toy_car", "toy car", "toycar", "ToyCar"):

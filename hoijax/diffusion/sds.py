@@ -1,4 +1,5 @@
-"""Score distillation sampling (SDS) with the geometry-image prior.
+"""Score distillation sampling (SDS): with the 2D geometry-image prior (`sds_loss`) and
+on the 3D interaction grid (`latent_sds_loss`).
 
 A rendering x (differentiable w.r.t. the scene) is noised to a random timestep t, the prior
 denoises it (classifier-free guidance) to x0_hat, and the loss pulls x toward x0_hat with
@@ -41,19 +42,53 @@ def sds_loss(denoise, params, schedule: Schedule, rendered, cond, null_tokens, k
     traced). Returns (loss, aux) with aux = dict(t, target).
     """
     k_t, k_noise = jax.random.split(key)
-    b = rendered.shape[0]
-    lo, hi = t_range
-    frac = jax.random.uniform(k_t, (b,), minval=lo, maxval=hi)
-    t = jnp.clip((frac * schedule.num_steps).astype(jnp.int32), 0, schedule.num_steps - 1)
+    t = draw_timesteps(k_t, schedule, rendered.shape[0], t_range)
     x = jax.lax.stop_gradient(rendered)
     x_t = q_sample(schedule, x, t, jax.random.normal(k_noise, x.shape))
     x0_hat, _ = guided_prediction(denoise, params, schedule, x_t, t, cond, null_tokens,
                                   guidance, prediction)
     target = jax.lax.stop_gradient(x0_hat)
-    abar = schedule.alphas_cumprod[t]
-    w = jnp.sqrt(1 - abar) * jnp.sqrt(abar) if weighting == "bell" else jnp.ones_like(abar)
     sq = 0.5 * (rendered - target) ** 2
     per_mod = [jnp.sum(sq[..., s], axis=(1, 2, 3)) for s in (MASK_SLICE, NORMAL_SLICE,
                                                                  DEPTH_SLICE)]
     loss = sum(wm * pm for wm, pm in zip(weights, per_mod))
-    return jnp.mean(w * loss), dict(t=t, target=target)
+    return jnp.mean(timestep_weight(schedule, t, weighting) * loss), dict(t=t, target=target)
+
+
+def draw_timesteps(key, schedule: Schedule, batch: int, t_range):
+    """(batch,) int timesteps drawn uniformly from t_range (fractions of the schedule)."""
+    lo, hi = t_range
+    frac = jax.random.uniform(key, (batch,), minval=lo, maxval=hi)
+    return jnp.clip((frac * schedule.num_steps).astype(jnp.int32), 0, schedule.num_steps - 1)
+
+
+def timestep_weight(schedule: Schedule, t, weighting="bell"):
+    """w(t): "bell" sqrt(1 - abar_t) sqrt(abar_t), or "uniform" 1."""
+    abar = schedule.alphas_cumprod[t]
+    return jnp.sqrt(1 - abar) * jnp.sqrt(abar) if weighting == "bell" else jnp.ones_like(abar)
+
+
+def latent_sds_loss(denoise, params, schedule: Schedule, latent, fixed, cond, null_tokens,
+                    key, *, t_range=(0.25, 0.75), guidance=4.0, weighting="bell",
+                    prediction="x0"):
+    """SDS on the object channels of G-HOP's interaction grid (docs/design.md §11).
+
+    latent (B,r,r,r,D): the object's encoded SDF grid (differentiable w.r.t. the scene);
+    fixed (B,r,r,r,C): the hand's skeletal field, held fixed. The prior was trained to
+    denoise the whole grid x0 = [latent ; fixed], so the whole grid is noised to t and
+    denoised (CFG); only the object channels are pulled toward the estimate:
+
+      loss = w(t) * sum_elements (latent - sg(x0_hat[..., :D]))^2 / 2,
+
+    so d loss / d latent = w(t) (latent - x0_hat_latent), per element (summed, as
+    `sds_loss`). Returns (loss, aux) with aux = dict(t, target (B,r,r,r,D))."""
+    k_t, k_noise = jax.random.split(key)
+    t = draw_timesteps(k_t, schedule, latent.shape[0], t_range)
+    x = jnp.concatenate([jax.lax.stop_gradient(latent), jax.lax.stop_gradient(fixed)], -1)
+    x_t = q_sample(schedule, x, t, jax.random.normal(k_noise, x.shape))
+    x0_hat, _ = guided_prediction(denoise, params, schedule, x_t, t, cond, null_tokens,
+                                  guidance, prediction)
+    target = jax.lax.stop_gradient(x0_hat[..., :latent.shape[-1]])
+    per_sample = jnp.sum(0.5 * (latent - target) ** 2, axis=tuple(range(1, latent.ndim)))
+    return jnp.mean(timestep_weight(schedule, t, weighting) * per_sample), dict(t=t,
+                                                                                target=target)

@@ -47,7 +47,10 @@ RULES = {
         "three numbers >= 0 (mask, normal, depth)"),
     **{f"loss.{k}": NON_NEGATIVE for k in ("mask", "hand_mask", "eikonal", "smooth",
                                             "hTo_offset", "hand_prior", "ray_hit", "contact",
-                                            "penetration", "sds")},
+                                            "penetration", "sds", "sds_grid")},
+    "grid_sds.guidance": NON_NEGATIVE,
+    "grid_sds.min_t": FRACTION,
+    "grid_sds.max_t": FRACTION,
     **{f"optim.lr.{g}": NON_NEGATIVE for g in PARAM_GROUPS},
 }
 
@@ -60,6 +63,9 @@ def check_config(config, num_frames: int | None = None) -> None:
     if not sds.min_t <= sds.max_t_end <= sds.max_t_start:
         raise ValueError(f"config.sds: need min_t <= max_t_end <= max_t_start; got "
                          f"{sds.min_t}, {sds.max_t_end}, {sds.max_t_start}")
+    if not config.grid_sds.min_t <= config.grid_sds.max_t:
+        raise ValueError(f"config.grid_sds: need min_t <= max_t; got "
+                         f"{config.grid_sds.min_t}, {config.grid_sds.max_t}")
     if config.render.sigma_end > config.render.sigma:
         raise ValueError(f"config.render.sigma_end={config.render.sigma_end}: must not "
                          f"exceed config.render.sigma={config.render.sigma} (it anneals down)")

@@ -25,7 +25,8 @@ class ClipData:
     K0: jnp.ndarray  # (T,3,3) at S x S
     hA0: jnp.ndarray  # (T,45)
     beta0: jnp.ndarray  # (10,)
-    tokens: jnp.ndarray  # (L,) the prompt
+    tokens: jnp.ndarray  # (L,) the prompt (2D prior)
+    grid_tokens: jnp.ndarray  # (L,) the prompt as the 3D prior spells it
     ray_weights: jnp.ndarray  # (T,S*S) pixel sampling probabilities (see `ray_weights`)
 
 
@@ -55,12 +56,12 @@ def ray_weights(obj_mask, hand_mask, focus=0.8, dilation=4) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def prepare_clip(clip, model, image_size: int, prompt_tokens, *,
-                 lam: float) -> tuple[ClipData, np.ndarray]:
+def prepare_clip(clip, model, image_size: int, prompt_tokens, *, lam: float,
+                 grid_tokens=None) -> tuple[ClipData, np.ndarray]:
     """A `hoijax.data.clip.Clip` at image_size x image_size: masks area-resampled, K
     rescaled, the hand trajectory robustly initialised (`trajectory.initialise_trajectory`
     with smoothing weight `lam`). Returns the ClipData and (T,) bool: the frames found to
-    be tracker failures."""
+    be tracker failures. grid_tokens: the 3D prior's prompt (default prompt_tokens)."""
     size = (image_size, image_size)
     resize = lambda m: skimage.transform.resize(  # noqa: E731
         m.astype(np.float32), size, order=1, anti_aliasing=True)
@@ -73,4 +74,6 @@ def prepare_clip(clip, model, image_size: int, prompt_tokens, *,
                     cTh0=jnp.asarray(init["cTh"], jnp.float32), K0=K0,
                     hA0=jnp.asarray(clip.hA, jnp.float32),
                     beta0=jnp.asarray(clip.beta.mean(0), jnp.float32),
-                    tokens=jnp.asarray(prompt_tokens)), init["failed"]
+                    tokens=jnp.asarray(prompt_tokens),
+                    grid_tokens=jnp.asarray(prompt_tokens if grid_tokens is None
+                                            else grid_tokens)), init["failed"]

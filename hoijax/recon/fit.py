@@ -39,6 +39,7 @@ from hoijax.recon.checks import check_config
 from hoijax.recon.data import ClipData, prepare_clip, prompt_category
 from hoijax.recon.init import initialise_scene
 from hoijax.recon.objective import Objective, total_loss
+from hoijax.recon.priors import Priors, as_priors
 
 
 @dataclasses.dataclass
@@ -58,9 +59,14 @@ def scene_optimizer(lr) -> optax.GradientTransformation:
         g: jax.tree.map(lambda _: g, v) for g, v in params.items()})
 
 
+def has_sds(config) -> bool:
+    """Whether any prior guides the fit (2D or 3D SDS weight > 0)."""
+    return config.loss.sds > 0 or config.loss.sds_grid > 0
+
+
 def use_sds_at(i, config) -> bool:
-    """Whether step i adds the SDS term (every `sds.every`-th step after the warm-up)."""
-    return (config.loss.sds > 0 and i >= config.sds.warmup
+    """Whether step i adds the SDS terms (every `sds.every`-th step after the warm-up)."""
+    return (has_sds(config) and i >= config.sds.warmup
             and (i - config.sds.warmup) % config.sds.every == 0)
 
 
@@ -77,18 +83,19 @@ def gradient_diagnostics(grads) -> tuple[dict, dict]:
     return clean, info
 
 
-def make_step(model, prior, objective: Objective, tx, with_sds: bool):
+def make_step(model, priors: Priors, objective: Objective, tx, with_sds: bool):
     """The jitted update of C stacked scenes:
     (state, data, prior_params, key, step_index, use_sds) -> (state, terms, info), with
     state = {params, opt_state} and data a stacked ClipData, all with a leading clip axis;
-    terms the loss terms (C,) each, info the gradient diagnostics (C,) each. The prior's
-    parameters are an argument (not constants of the compiled program). with_sds: whether
-    the program holds the SDS term at all; if so, `use_sds` (a bool, traced) switches it
-    per step under `lax.cond`, so the steps with and without it share one compilation."""
+    terms the loss terms (C,) each, info the gradient diagnostics (C,) each. The priors'
+    parameters (`Priors.params()`) are an argument (not constants of the compiled
+    program). with_sds: whether the program holds the SDS terms at all; if so, `use_sds`
+    (a bool, traced) switches them per step under `lax.cond`, so the steps with and
+    without them share one compilation."""
 
     def one(params, opt_state, data, prior_params, key, step_index, use_sds):
         (loss, terms), grads = jax.value_and_grad(total_loss, has_aux=True)(
-            params, data, model, prior, prior_params, key, step_index, objective,
+            params, data, model, priors, prior_params, key, step_index, objective,
             use_sds if with_sds else False)
         grads, info = gradient_diagnostics(grads)
         updates, opt_state = tx.update(grads, opt_state, params)
@@ -174,13 +181,14 @@ def check_finite(step, terms, info, num_clips, sizes) -> dict:
     return counts
 
 
-def _prepare(clips, model, prior, config, categories):
+def _prepare(clips, model, priors: Priors, config, categories):
     """Per clip: (ClipData, initial params, failed frames)."""
     out = []
     for clip, category in zip(clips, categories):
         category = prompt_category(category if category is not None else clip.category)
         data, failed = prepare_clip(clip, model, config.render.image_size,
-                                    prior.tokens(category), lam=config.init.lam)
+                                    priors.image.tokens(category), lam=config.init.lam,
+                                    grid_tokens=priors.grid_tokens(category))
         out.append((data, initialise_scene(data, model, config), failed))
     return out
 
@@ -196,7 +204,8 @@ def _stack_sharded(trees, mesh):
 def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, progress=True,
               mesh=None) -> list[FitResult]:
     """Fits clips (`hoijax.data.clip.Clip`, all with the same frame count) together, as
-    the module docstring says. prior: a `hoijax.diffusion.export.Prior`; config:
+    the module docstring says. prior: a `hoijax.recon.priors.Priors`, or a lone 2D
+    `hoijax.diffusion.export.Prior` (the 3D prior then loaded as the config says); config:
     configs/reconstruct.py; categories: per-clip prompts (None: each clip's text.txt);
     mesh: default all devices. With `workdir`, the fit checkpoints there every
     `config.checkpoint_every` steps and resumes from the latest checkpoint."""
@@ -206,6 +215,7 @@ def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, pro
         raise ValueError(f"clips fitted together need the same frame count; got {frames}")
     check_config(config, num_frames=frames.pop())
     mesh = mesh or parallel.data_mesh()
+    prior = as_priors(prior, config)
     prepared = _prepare(clips, model, prior, config, categories or [None] * len(clips))
     data = _stack_sharded([d for d, _, _ in prepared], mesh)
     params = _stack_sharded([p for _, p, _ in prepared], mesh)
@@ -230,8 +240,8 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
     (state, history [[row per clip] per logged step], seconds spent before a resume)."""
     from tqdm import tqdm
     objective = Objective.from_config(config)
-    step = make_step(model, prior, objective, tx, with_sds=config.loss.sds > 0)
-    prior_params = parallel.replicate(prior.params, mesh)
+    step = make_step(model, prior, objective, tx, with_sds=has_sds(config))
+    prior_params = parallel.replicate(prior.params(), mesh)
     key = jax.random.key(config.seed)
     start, history, seconds_before = 0, [], 0.0
     if checkpoints:
@@ -244,8 +254,9 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
     for i in bar:
         sds_now = use_sds_at(i, config)
         state, terms, info = step(state, data, prior_params, key, i, sds_now)
-        if not sds_now:  # (the term is 0 there, not a measurement)
+        if not sds_now:  # (the terms are 0 there, not a measurement)
             terms.pop("sds", None)
+            terms.pop("sds_grid", None)
         counts = check_finite(i + 1, terms, info, num_clips, sizes)
         zeroed = zeroed + np.stack(list(counts.values()), -1)  # (C, groups)
         if (i + 1) % config.log_every == 0 or i + 1 == config.num_steps:

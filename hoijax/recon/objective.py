@@ -9,11 +9,13 @@ meet the surface (`ray_hit`). The eikonal term is taken at some of those ray sam
 at uniform points in the object's bounding sphere. The object touches the hand without
 swallowing it (`contact`, `penetration`, at the hand's vertices of every frame).
 Temporal smoothness, the hand prior and the hTo offsets regularise. On SDS steps the
-object and the hand are rendered from a random novel view around the hand of a random
-frame, and the prior's score distillation loss is added: it moves the object field and
-the poses, never the hand mesh (the hand's vertices are held fixed in that branch). The
-formulas live in `hoijax.recon.losses` and `hoijax.diffusion.sds`; this module assembles
-them.
+priors' score distillation terms are added, each when its weight is positive: the 2D
+prior's (`sds`: the object and the hand rendered from a random novel view around the hand
+of a random frame) and the 3D prior's (`sds_grid`, G-HOP: the object field sampled on the
+interaction grid of a random frame, encoded, and denoised with that frame's hand field).
+Both move the object field and the poses, never the hand (its vertices and joints are
+held fixed in those branches). The formulas live in `hoijax.recon.losses` and
+`hoijax.diffusion.sds`; this module assembles them.
 
 The options are small frozen dataclasses built from configs/reconstruct.py
 (`Objective.from_config`), so the functions see what they use and nothing else.
@@ -26,11 +28,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hoijax.diffusion.sds import annealed_max_t, sds_loss
+from hoijax.diffusion.sds import annealed_max_t, latent_sds_loss, sds_loss
 from hoijax.geometry.camera import novel_view_camera, pixel_rays
 from hoijax.geometry.math import safe_normalize
 from hoijax.geometry.rotations import random_rotation
 from hoijax.geometry.transforms import apply_to_directions, apply_to_points, invert_rigid
+from hoijax.interaction.frame import grid_points
+from hoijax.interaction.hand_field import field_joints, hand_frame_center, skeletal_field
+from hoijax.interaction.object_grid import network_sdf, object_grid
 from hoijax.models.sdf import sdf_value
 from hoijax.models.text import tokenize
 from hoijax.recon import losses, scene
@@ -106,6 +111,16 @@ class SDSOptions:
 
 
 @dataclasses.dataclass(frozen=True)
+class GridSDSOptions:
+    """configs/reconstruct.py `grid_sds` (and `sds.condition`, shared by both priors)."""
+
+    guidance: float
+    min_t: float
+    max_t: float
+    condition: str  # one of SDS_CONDITIONS
+
+
+@dataclasses.dataclass(frozen=True)
 class LossWeights:
     """configs/reconstruct.py `loss`."""
 
@@ -118,7 +133,8 @@ class LossWeights:
     ray_hit: float
     contact: float
     penetration: float
-    sds: float
+    sds: float  # the 2D prior's SDS
+    sds_grid: float  # the 3D prior's SDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,15 +142,18 @@ class Objective:
     render: RenderOptions
     sampling: SamplingOptions
     sds: SDSOptions
+    grid_sds: GridSDSOptions
     weights: LossWeights
 
     @classmethod
     def from_config(cls, config) -> "Objective":
         sds = dict(config.sds, num_steps=config.num_steps)
         render = dict(config.render, num_steps=config.num_steps)
+        grid_sds = dict(config.grid_sds, condition=config.sds.condition)
         return cls(render=_from_section(RenderOptions, render),
                    sampling=_from_section(SamplingOptions, config),
                    sds=_from_section(SDSOptions, sds),
+                   grid_sds=_from_section(GridSDSOptions, grid_sds),
                    weights=_from_section(LossWeights, config.loss))
 
 
@@ -286,11 +305,75 @@ def sds_term(params, data: ClipData, model, verts_h, hTo, prior, prior_params, k
     return loss
 
 
-def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
+def grid_condition(field, tokens, condition: str):
+    """The grid prior's (field, tokens) for an SDS_CONDITIONS ablation: "text_only"
+    replaces the hand field by "no hand" (zeros), "hand_only" the prompt by the null
+    prompt. field (1,r,r,r,20), tokens (1,L)."""
+    if condition == "text_only":
+        field = jnp.zeros_like(field)
+    elif condition == "hand_only":
+        tokens = jnp.asarray(tokenize(""))[None]
+    return field, tokens
+
+
+def interaction_grid(sdf_params, hTo, joints, center, object_resolution,
+                     field_resolution, half_extent):
+    """One frame's interaction grid (docs/design.md §11): the object channel
+    (R,R,R) of the SDF network seen through hTo (4,4) (differentiable w.r.t. both) and
+    the hand's skeletal field (r,r,r,20) of joints (21,3) (hand frame, m) about the
+    normalised frame's centre (3,) (held fixed)."""
+    obj = object_grid(network_sdf(sdf_params), hTo, center, object_resolution, half_extent)
+    joints_n = field_joints(jax.lax.stop_gradient(joints), center)
+    return obj, skeletal_field(joints_n, grid_points(field_resolution, half_extent))
+
+
+def grid_sds_term(params, data: ClipData, model, joints, hTo, grid_prior, grid_params, key,
+                  opts: GridSDSOptions):
+    """G-HOP's SDS in 3D (`latent_sds_loss`) on the interaction grid of one random frame:
+    the object field sampled on the grid through that frame's hTo (T,4,4), encoded
+    (pre-quantisation latent / latent_std), noised with the frame's hand field (joints
+    (T,21,3)), denoised with the prompt, and pulled toward the estimate. Moves the object
+    field and hTo, never the hand. grid_prior: a `GridPrior`; grid_params its
+    {denoiser, autoencoder} parameters."""
+    k_frame, k_sds = jax.random.split(key)
+    frame = jax.random.randint(k_frame, (), 0, data.obj_mask.shape[0])
+    ae = grid_prior.autoencoder
+    center = jax.lax.stop_gradient(hand_frame_center(model, params["hand"]["beta"]))
+    obj, field = interaction_grid(params["sdf"], hTo[frame], joints[frame], center,
+                                  ae.config.model.resolution,
+                                  grid_prior.config.model.resolution, grid_prior.half_extent)
+    latent = ae.vq.encode(grid_params["autoencoder"], obj[None]) / ae.latent_std
+    field, tokens = grid_condition(field[None], data.grid_tokens[None], opts.condition)
+    loss, _ = latent_sds_loss(grid_prior.denoise, grid_params["denoiser"],
+                              grid_prior.schedule, latent, field, dict(tokens=tokens),
+                              jnp.asarray(tokenize("")), k_sds,
+                              t_range=(opts.min_t, opts.max_t), guidance=opts.guidance,
+                              prediction=grid_prior.config.diffusion.prediction)
+    return loss
+
+
+def sds_terms(params, data: ClipData, model, verts_h, joints, hTo, priors, prior_params, key,
+              step, objective: Objective) -> dict:
+    """The score distillation terms the weights ask for: `sds` (2D prior, novel view) when
+    weights.sds > 0, `sds_grid` (3D prior, interaction grid) when weights.sds_grid > 0."""
+    k_image, k_grid = jax.random.split(key)
+    out = {}
+    if objective.weights.sds > 0:
+        out["sds"] = sds_term(params, data, model, verts_h, hTo, priors.image,
+                              prior_params["image"], k_image, step, objective.render,
+                              objective.sds)
+    if objective.weights.sds_grid > 0:
+        out["sds_grid"] = grid_sds_term(params, data, model, joints, hTo, priors.grid,
+                                        prior_params["grid"], k_grid, objective.grid_sds)
+    return out
+
+
+def total_loss(params, data: ClipData, model, priors, prior_params, key, step,
                objective: Objective, with_sds):
-    """(weighted total, dict of the unweighted terms) of one step. with_sds: False (no
-    SDS term), True, or a traced bool: then the term is under `lax.cond` (0 when off),
-    so one compiled program serves the steps with and without it."""
+    """(weighted total, dict of the unweighted terms) of one step. priors: a
+    `hoijax.recon.priors.Priors`, prior_params its `params()` pytree. with_sds: False (no
+    SDS terms), True, or a traced bool: then the terms are under `lax.cond` (0 when off),
+    so one compiled program serves the steps with and without them."""
     k_rep, k_sds = jax.random.split(key)
     # Once per step, shared by the terms:
     verts_h, joints = scene.hand_vertices(model, params)
@@ -311,10 +394,13 @@ def total_loss(params, data: ClipData, model, prior, prior_params, key, step,
         sdf_value(params["sdf"], verts_o))
     if with_sds is not False:
         def sds():
-            return sds_term(params, data, model, verts_h, hTo, prior, prior_params, k_sds,
-                            step, objective.render, objective.sds)
-        terms["sds"] = sds() if with_sds is True else jax.lax.cond(
-            with_sds, sds, lambda: jnp.zeros((), jnp.float32))
+            return sds_terms(params, data, model, verts_h, joints, hTo, priors, prior_params,
+                             k_sds, step, objective)
+        if with_sds is True:
+            terms.update(sds())
+        else:
+            off = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(sds))
+            terms.update(jax.lax.cond(with_sds, sds, lambda: off))
     w = objective.weights
     total = sum(getattr(w, name) * value for name, value in terms.items())
     return total, terms
