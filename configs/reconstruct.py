@@ -178,7 +178,7 @@ VARIANTS = {
     "tiny": _tiny,
     "bench": lambda c: _bench(c, "init,full,no_prior", BENCH_CLIPS,
                               "experiments/results/benchmark"),
-    "bench_priors": lambda c: _bench(c, "full,grid,both,no_prior", BENCH_CLIPS,
+    "bench_priors": lambda c: _bench(c, "full,grid,no_prior,both", BENCH_CLIPS,
                                      "experiments/results/benchmark_priors"),
     "bench_grid_ablation": lambda c: _bench(
         c, "grid,grid_text_only,grid_hand_only",

@@ -34,24 +34,6 @@ _NUM_OBJ = flags.DEFINE_integer("num_obj", 8, "How many pairs to write as OBJ fi
 _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO_*.pkl.")
 
 
-def write_obj(path, verts, faces) -> None:
-    with open(path, "w") as f:
-        f.writelines(f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in verts)
-        f.writelines(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
-
-
-def object_index(category):
-    """The prior's object index of a category name (ValueError for an unknown one)."""
-    from hoijax.data.synthetic.objects import canonical_category
-    from hoijax.twohand.train import OBJECTS
-    if not category:
-        return 0
-    name = canonical_category(category)
-    if name not in OBJECTS:
-        raise ValueError(f"--with_object={category}: the prior knows {OBJECTS[1:]}")
-    return OBJECTS.index(name)
-
-
 def main(argv):
     del argv
     import mediapy
@@ -59,18 +41,23 @@ def main(argv):
 
     from hoijax import viz
     from hoijax.data.synthetic.two_hands import hand_meshes, pair_image
+    from hoijax.geometry.mesh import write_obj
     from hoijax.hand import load_hand_model
     from hoijax.runtime import enable_compilation_cache
     from hoijax.twohand import representation as rep
     from hoijax.twohand.prior import load_two_hand_prior
     from hoijax.twohand.sample import Guidance, sample_pairs
+    from hoijax.twohand.train import held_object_index
     enable_compilation_cache()
     if not _OUT.value:
         raise app.UsageError("--out is required")
     if _NUM.value < 1:
         raise app.UsageError("--num must be positive")
     try:
-        obj = object_index(_OBJECT.value)
+        obj = held_object_index(_OBJECT.value)
+    except ValueError as e:
+        raise app.UsageError(f"--with_object: {e}") from None
+    try:
         prior = load_two_hand_prior(_PRIOR.value)
         models = (load_hand_model("left", _MANO_DIR.value),
                   load_hand_model("right", _MANO_DIR.value))

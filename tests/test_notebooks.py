@@ -59,6 +59,12 @@ RECON_STEPS = 2
 RECON_OVERRIDES = {{"sds.warmup": 0, "sds.every": 1}}  # one step program to compile
 CPU_DEVICES = 2
 """
+    if name == "two_hands":
+        return """
+NUM = 4
+SHOW = 2
+OUT = "out"
+"""
     raise AssertionError(f"{name}.ipynb: no shrunk parameters in tests/test_notebooks.py; "
                          "add them to shrunk_parameters")
 
@@ -68,6 +74,8 @@ CPU_DEVICES = 2
 EXPECTED = {
     "reconstruct": [("<video", 2), ("<img", 2), ("srcdoc=", 1), ("| bottle_5 | 0.", 1),
                     ("| my_clip | no ground truth", 1), ("2 clips on 2 devices", 1)],
+    "two_hands": [("<img", 2), ("srcdoc=", 1), ("| anti-penetration on | ", 1),
+                  ("| anti-penetration off | ", 1), ("wrote out/samples.npz", 1)],
     "train_prior_tpu": [("<img", 2), ("<video", 1), ("mesh {'data': 2}", 1),
                         ("images/s on 2 cpu devices", 1), ("exported run/prior", 1)],
 }

@@ -89,3 +89,12 @@ def neighbor_mean(verts: np.ndarray, edges: np.ndarray) -> np.ndarray:
         np.add.at(total, edges[:, a], verts[edges[:, b]])
         np.add.at(count, edges[:, a], 1.0)
     return total / np.maximum(count, 1.0)[:, None]
+
+
+def write_obj(path: str, verts, faces) -> None:
+    """Writes a triangle mesh (V,3) metres, (F,3) 0-based ids as a plain OBJ (positions
+    with 6 decimals: micrometres; no normals, no reordering)."""
+    verts, faces = np.asarray(verts, np.float64), np.asarray(faces, np.int64)
+    with open(path, "w") as f:
+        f.writelines(f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in verts)
+        f.writelines(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)

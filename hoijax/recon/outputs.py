@@ -19,6 +19,7 @@ import trimesh
 
 from hoijax import viz
 from hoijax.geometry.camera import orbit_camera, rescale_intrinsics
+from hoijax.geometry.mesh import write_obj
 from hoijax.geometry.transforms import apply_to_points
 from hoijax.models.sdf import sdf_value
 from hoijax.recon import scene
@@ -43,10 +44,6 @@ def extract_mesh(sdf_params, bound_radius, resolution=96) -> trimesh.Trimesh:
     if mesh.volume < 0:  # normals outward (other tools read the winding: ray casters,
         mesh.invert()    # physics engines); skimage's depends on the level set's sign
     return mesh
-
-
-def write_obj(path, verts, faces):
-    trimesh.Trimesh(np.asarray(verts), np.asarray(faces), process=False).export(path)
 
 
 def write_mesh(path, mesh: trimesh.Trimesh):

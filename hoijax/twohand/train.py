@@ -116,6 +116,19 @@ def object_index(names) -> np.ndarray:
     return np.array([OBJECTS.index(str(n)) if str(n) in OBJECTS else 0 for n in names])
 
 
+def held_object_index(category: str | None) -> int:
+    """The prior's object index of a held-object category name (0: none); ValueError
+    naming the categories the prior knows for any other."""
+    from hoijax.data.synthetic.objects import canonical_category
+    if not category:
+        return 0
+    name = canonical_category(category)
+    if name not in OBJECTS:
+        raise ValueError(f"held object {category!r}: the two-hand prior knows "
+                         f"{', '.join(OBJECTS[1:])}")
+    return OBJECTS.index(name)
+
+
 def prepare(models, data: dict, mirror: bool, stats=None) -> dict:
     """Encoded pairs: a, b (M,64) (mirrored copies appended with `mirror`), obj (M,),
     held_out (M,) and the normaliser (mean, std) (from the training rows unless given)."""
