@@ -32,6 +32,7 @@ EXTRAS = {
              "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],  # runs the notebooks
     "cuda": ["jax[cuda12]"],
     "tpu": ["jax[tpu]"],
+    "physics": ["mujoco>=3.1"],  # grasp simulation displacement (hoijax.eval.physics)
 }
 
 setup(

@@ -88,18 +88,8 @@ def denoiser_part(prior) -> dict:
 
 def sample_latents(prior, categories, per_category, key):
     """(C*n, r, r, r, D+20) DDIM samples with the prompt, C*n tokens in category order."""
-    from hoijax.diffusion.sampler import ddim_sample
-    from hoijax.models.text import NULL_PROMPT, tokenize
-    names = [c for c in categories for _ in range(per_category)]
-    tokens = jnp.asarray(prior.tokens(names))
-    r = prior.config.model.resolution
-    shape = (len(names), r, r, r, prior.config.model.in_channels)
-    fn = jax.jit(lambda p, k: ddim_sample(
-        prior.denoise, p, prior.schedule, dict(tokens=tokens),
-        jnp.asarray(tokenize(NULL_PROMPT)), k, shape,
-        num_steps=prior.config.sample.ddim_steps, guidance=prior.config.sample.guidance,
-        prediction=prior.config.diffusion.prediction, clip_x0=False))
-    return np.asarray(fn(prior.params, key))
+    from hoijax.interaction.generate import sample_grids
+    return sample_grids(prior, [c for c in categories for _ in range(per_category)], key)
 
 
 def penetration_m(model, sdf_grid, hand_pose, betas, half_extent):
@@ -126,25 +116,20 @@ def hand_meshes(model, poses):
 def samples_part(prior) -> dict:
     from hoijax.data.grid_data import load_grid_data
     from hoijax.hand import load_hand_model
-    from hoijax.interaction.fit import fit_hand_to_field
+    from hoijax.interaction.generate import decode_objects, fit_hands, sample_fields
     from hoijax.interaction.hand_field import is_no_hand
     model = load_hand_model("right")
     half = prior.half_extent
-    r = prior.config.model.resolution
-    d = prior.latent_dim
     categories = prior.categories
     n = _PER_CATEGORY.value
     t = time.time()
     x = sample_latents(prior, categories, n, jax.random.key(_SEED.value))
     t_sample = time.time() - t
-    grids = np.concatenate([np.asarray(jax.jit(prior.decode)(jnp.asarray(x[i:i + 16, ..., :d])))
-                            for i in range(0, len(x), 16)])
-    fields = jnp.asarray(np.clip(x[..., d:], -1.0, 1.0))
+    grids = decode_objects(prior, x)
+    fields = jnp.asarray(sample_fields(prior, x))
     betas = jnp.zeros(10)
-    fit = jax.jit(jax.vmap(lambda f: fit_hand_to_field(
-        model, f, betas, jnp.zeros(45), resolution=r, half_extent=half, steps=300)))
     t = time.time()
-    fitted = fit(fields)
+    fitted = fit_hands(model, fields, half, steps=300)
     t_fit = time.time() - t
     pen = jax.jit(jax.vmap(lambda g, p: penetration_m(model, g, p, betas, half)))
     depth = np.asarray(pen(jnp.asarray(grids), fitted["hand_pose"]))
@@ -177,17 +162,15 @@ def samples_part(prior) -> dict:
 
 def _cell(model, faces, hand, grid, half, center, cam, size):
     """One render: the grid's zero level set (marching cubes) and a hand mesh."""
-    import skimage.measure
-
     from hoijax import viz
-    from hoijax.interaction.frame import HAND_SCALE
+    from hoijax.interaction.generate import grid_mesh
     verts, tris = [hand], [faces]
     colors = [np.tile([0.93, 0.72, 0.58], (len(hand), 1))]
-    if grid.min() < 0 < grid.max():
-        step = 2 * half * HAND_SCALE / grid.shape[0]
-        v, f, _, _ = skimage.measure.marching_cubes(grid, 0.0, spacing=(step,) * 3)
-        verts.append(v + center - half * HAND_SCALE + step / 2)
-        tris.append(f[:, ::-1] + len(hand))
+    mesh = grid_mesh(grid, half, center)
+    if mesh is not None:
+        v, f = mesh
+        verts.append(v)
+        tris.append(f + len(hand))
         colors.append(np.tile([0.35, 0.55, 0.85], (len(v), 1)))
     return viz.render_mesh(np.concatenate(verts), np.concatenate(tris), cam, size=size,
                            focal=1.7 * size, colors=np.concatenate(colors))

@@ -9,8 +9,8 @@
 - `simulation_displacement`: the object's centre displacement after `seconds` (1 s) under
   gravity with the hand held fixed, in MuJoCo (an optional dependency: `pip install -e
   ".[physics]"`). MuJoCo collides meshes by their convex hulls, so both are convex
-  decompositions: the hand one hull per bone (vertices grouped by their largest skinning
-  weight), the object k-means pieces of its surface vertices and interior points, one hull
+  decompositions: the hand ~48 hulls (vertices grouped by their largest skinning weight,
+  each bone's group split by k-means), the object k-means pieces of its surface vertices and interior points, one hull
   each. Friction 1, soft contacts (MuJoCo's defaults otherwise), density 500 kg/m^3,
   timestep 2 ms. Gravity along -z of the object frame by default (the synthetic objects,
   and most mesh files, stand upright along +z); `directions` averages over several.
@@ -71,12 +71,27 @@ def require_mujoco():
         raise ImportError(f"simulation displacement needs MuJoCo: {INSTALL_HINT}")
 
 
-def hand_pieces(verts, weights):
-    """Convex pieces of a posed hand: its vertices grouped by their largest skinning weight
-    (one group per bone) -> list of (n_k,3) point sets."""
+def hand_pieces(verts, weights, num_pieces=48, seed=0):
+    """Convex pieces of a posed hand -> list of (n_k,3) point sets: its vertices grouped by
+    their largest skinning weight (one group per bone), each group split by k-means into a
+    share of `num_pieces` proportional to its size. One hull per bone would fill the palm's
+    hollow, where a held object sits, and count that as penetration."""
+    import scipy.cluster.vq
     label = np.argmax(np.asarray(weights), axis=1)
     verts = np.asarray(verts, np.float64)
-    return [verts[label == k] for k in range(weights.shape[1]) if np.sum(label == k) >= 4]
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for j in range(weights.shape[1]):
+        group = verts[label == j]
+        if len(group) < 4:
+            continue
+        k = int(np.clip(round(num_pieces * len(group) / len(verts)), 1, len(group) // 4))
+        if k == 1:
+            pieces.append(group)
+            continue
+        _, lab = scipy.cluster.vq.kmeans2(group, k, minit="++", seed=rng)
+        pieces.extend(group[lab == i] for i in range(k) if np.sum(lab == i) >= 4)
+    return pieces
 
 
 def object_pieces(surface, interior, num_pieces=24, seed=0):

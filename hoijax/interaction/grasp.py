@@ -341,7 +341,7 @@ def refine(setup: GraspSetup, v0, opts: Static):
     return v, each(v, v0)
 
 
-def refine_options(*, steps, lr=2e-3, w_pen=1.0, w_contact=1.0, w_damp=0.1, w_pose=0.1,
+def refine_options(*, steps, lr=5e-3, w_pen=10.0, w_contact=1.0, w_damp=0.1, w_pose=0.1,
                    reach=0.02) -> Static:
     return Static(steps=int(steps), lr=float(lr), w_pen=float(w_pen),
                   w_contact=float(w_contact), w_damp=float(w_damp), w_pose=float(w_pose),
