@@ -45,6 +45,7 @@ def get_config(arg=None):
     config.refine.w_damp = 0.1  # damping: mean squared vertex motion (cm^2)
     config.refine.w_pose = 0.1  # articulation pull toward the mean pose (rad^2)
     config.refine.reach = 0.02  # m: parts nearer than this are pulled onto the surface
+    config.refine.squeeze = 0.0  # m: contact depth aimed at (and penetration left free)
 
     config.metrics = ml_collections.ConfigDict()
     config.metrics.simulate = True  # MuJoCo displacement (skipped with a hint when absent)

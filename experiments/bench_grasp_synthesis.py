@@ -28,7 +28,7 @@ import jax
 import mediapy
 import numpy as np
 from absl import app, flags
-from benchlib import RESULTS_DIR, default_path, write_results
+from benchlib import default_path, write_results
 
 from hoijax.runtime import enable_compilation_cache, repo_config
 
@@ -37,9 +37,13 @@ _FIRST_SEED = flags.DEFINE_integer("first_seed", 500, "First object seed (held o
 _CATEGORIES = flags.DEFINE_list("categories", None, "Categories (default: all).")
 _VARIANT = flags.DEFINE_string("variant", "", "configs/grasp.py variant.")
 _OUT = flags.DEFINE_string("out", default_path("grasp_synthesis"), "Results JSON.")
+_SQUEEZE = flags.DEFINE_float("squeeze", None, "Override config.refine.squeeze (m).")
+_SUMMARISE = flags.DEFINE_bool("summarise_only", False, "Rebuild the tables (json, md) from "
+                               "the objects already in --out (no runs, no picture).")
 METHODS = ("prior", "no_prior")
 KEYS = ("penetration_depth_mm", "penetration_volume_cm3", "fingers_in_contact",
-        "thumb_and_two", "simulation_displacement_cm")
+        "thumb_and_two", "simulation_displacement_cm", "held")
+HELD_CM = 2.0  # a grasp "holds" when the object moves less than this in the simulation
 
 
 def run_object(fns, prior, model, config, category, seed, opts, hand_interior):
@@ -82,6 +86,10 @@ def run_object(fns, prior, model, config, category, seed, opts, hand_interior):
 
 
 def summarise(records, categories):
+    for r in records:
+        for method in METHODS:
+            d = r[method]["simulation_displacement_cm"]
+            r[method]["held"] = None if d is None else bool(d < HELD_CM)
     table = {}
     for method in METHODS:
         rows = {}
@@ -94,6 +102,10 @@ def summarise(records, categories):
         warm = [r[method]["seconds"] for r in records[1:]] or [records[0][method]["seconds"]]
         mean = {k: float(np.mean([v[k] for v in rows.values() if v[k] is not None]))
                 for k in KEYS if any(v[k] is not None for v in rows.values())}
+        sims = [r[method]["simulation_displacement_cm"] for r in records
+                if r[method]["simulation_displacement_cm"] is not None]
+        if sims:
+            mean["median_displacement_cm"] = float(np.median(sims))
         mean["seconds_per_grasp"] = float(np.mean(warm))
         mean["first_object_seconds"] = float(records[0][method]["seconds"])
         table[method] = dict(per_category=rows, mean=mean)
@@ -102,7 +114,8 @@ def summarise(records, categories):
 
 def markdown(table, config) -> str:
     lines = ["| category | method | pen. depth mm | pen. volume cm^3 | fingers in contact | "
-             "thumb + 2 | sim. displacement cm |", "|---|---|---|---|---|---|---|"]
+             "thumb + 2 | sim. displacement cm | held (< 2 cm) |",
+             "|---|---|---|---|---|---|---|---|"]
     fmt = lambda v, d=2: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
     cats = list(table["prior"]["per_category"])
     for c in cats + ["**mean**"]:
@@ -113,12 +126,15 @@ def markdown(table, config) -> str:
                          f"{fmt(row.get('penetration_volume_cm3'))} | "
                          f"{fmt(row.get('fingers_in_contact'), 1)} | "
                          f"{fmt(row.get('thumb_and_two'))} | "
-                         f"{fmt(row.get('simulation_displacement_cm'))} |")
+                         f"{fmt(row.get('simulation_displacement_cm'))} | "
+                         f"{fmt(row.get('held'))} |")
     lines.append("")
     for method in METHODS:
         m = table[method]["mean"]
+        med = m.get("median_displacement_cm")
         lines.append(f"{method}: {m['seconds_per_grasp']:.1f} s per grasp (warm; the first "
-                     f"object, compiling, {m['first_object_seconds']:.1f} s)")
+                     f"object, compiling, {m['first_object_seconds']:.1f} s); median "
+                     f"displacement {'-' if med is None else f'{med:.2f} cm'}")
     lines.append(f"config: {config.seeds_per_grasp} seeds per grasp, {config.sds.steps} SDS "
                  f"steps, {config.refine.steps} refinement steps")
     return "\n".join(lines) + "\n"
@@ -134,9 +150,25 @@ def main(argv):
     from hoijax.hand.proxy import interior_points
     from hoijax.interaction import grasp as G
     enable_compilation_cache()
+    if _SUMMARISE.value:
+        import json
+        with open(_OUT.value) as f:
+            results = json.load(f)
+        config = repo_config("grasp.py", _VARIANT.value or None)
+        cats = list(dict.fromkeys(r["category"] for r in results["objects"]))
+        table = summarise(results["objects"], cats)
+        results.update(table)
+        write_results(results, _OUT.value)
+        md = markdown(table, config)
+        with open(os.path.splitext(_OUT.value)[0] + ".md", "w") as f:
+            f.write(md)
+        print(md)
+        return
     if not have_mujoco():
         print(f"MuJoCo missing: no simulation displacement. Enable it with {INSTALL_HINT}")
     config = repo_config("grasp.py", _VARIANT.value or None)
+    if _SQUEEZE.value is not None:
+        config.refine.squeeze = _SQUEEZE.value
     categories = _CATEGORIES.value or list(CATEGORIES)
     prior = load_grid_prior(config.prior or None)
     model = load_hand_model("right")
@@ -169,12 +201,13 @@ def main(argv):
                    simulation="MuJoCo" if have_mujoco() else "missing")
     write_results(results, _OUT.value)
     md = markdown(table, config)
-    with open(os.path.join(RESULTS_DIR, "grasp_synthesis.md"), "w") as f:
+    with open(os.path.splitext(_OUT.value)[0] + ".md", "w") as f:
         f.write(md)
     print(md)
     from hoijax import viz
-    mediapy.write_image(os.path.join(RESULTS_DIR, "grasp_synthesis.png"), viz.grid(cells, 4))
-    print(f"wrote {RESULTS_DIR}/grasp_synthesis.md, grasp_synthesis.png")
+    base = os.path.splitext(_OUT.value)[0]
+    mediapy.write_image(base + ".png", viz.grid(cells, 4))
+    print(f"wrote {base}.md, {base}.png")
 
 
 if __name__ == "__main__":

@@ -72,8 +72,9 @@ def main(argv):
                   f"({', '.join(prior.categories)}): using the null prompt")
             category = None
     start = time.time()
-    x = GEN.sample_grids(prior, [category] * _NUM.value, jax.random.key(_SEED.value),
-                         num_steps=_DDIM.value, guidance=_GUIDANCE.value)
+    x, hand_ok = GEN.sample_with_hands(prior, [category] * _NUM.value,
+                                       jax.random.key(_SEED.value), num_steps=_DDIM.value,
+                                       guidance=_GUIDANCE.value)
     t_sample = time.time() - start
     grids = GEN.decode_objects(prior, x)
     fitted = GEN.fit_hands(model, GEN.sample_fields(prior, x), prior.half_extent,
@@ -102,18 +103,20 @@ def main(argv):
              global_orient=np.zeros((_NUM.value, 3), np.float32),
              transl=np.zeros((_NUM.value, 3), np.float32),
              field_error=fitted["field_error"].astype(np.float32),
-             has_object=np.asarray(has_object))
+             has_object=np.asarray(has_object), has_hand=hand_ok)
     show = min(_NUM.value, 8)
     images = [grasp_picture([hands[k]], faces, tiles[k][0], tiles[k][1],
-                            [f"{category or 'null prompt'} #{k} field rmse "
-                             f"{fitted['field_error'][k]:.2f}"], size=160, cols=1)
+                            [f"{category or 'null prompt'} #{k} " + (
+                                f"field rmse {fitted['field_error'][k]:.2f}" if hand_ok[k]
+                                else "no hand sampled")], size=160, cols=1)
               for k in range(show)]
     from hoijax import viz
     mediapy.write_image(os.path.join(_OUT.value, "samples.png"),
                         viz.grid(images, min(4, show)))
     print(f"sampled {_NUM.value} grids in {t_sample:.1f} s, fitted hands in "
           f"{seconds - t_sample:.1f} s ({seconds / _NUM.value:.1f} s per sample); "
-          f"{sum(has_object)} with an object surface; wrote {_OUT.value}/samples.npz, "
+          f"{sum(has_object)} with an object surface, {int(hand_ok.sum())} with a hand "
+          f"(\"no hand\" fields redrawn up to 3 times); wrote {_OUT.value}/samples.npz, "
           "samples.png, sample_KK/{object,hand}.obj")
 
 

@@ -26,6 +26,24 @@ def test_grid_mesh_of_a_sphere_is_in_the_hand_frame():
     assert GEN.grid_mesh(np.ones((8, 8, 8)), half, center) is None
 
 
+def test_no_hand_fields_are_detected():
+    """A real hand's field counts as a hand; the all-zeros "no hand" field and small
+    noise around it do not."""
+    import jax.numpy as jnp
+
+    from hoijax.hand import load_standin
+    from hoijax.interaction.hand_field import hand_field
+
+    class Prior:  # what has_hand reads: the latent width
+        latent_dim = 3
+    model = load_standin("right")
+    field = np.asarray(hand_field(model, jnp.zeros(45), jnp.zeros(10), 8, 0.75))
+    x = np.zeros((3, 8, 8, 8, 23), np.float32)
+    x[0, ..., 3:] = field
+    x[2, ..., 3:] = np.random.default_rng(0).normal(0, 0.2, (8, 8, 8, 20))
+    assert GEN.has_hand(Prior, x).tolist() == [True, False, False]
+
+
 def test_cli_writes_samples(standin_right, tmp_path):
     """samples.npz posed by the independent numpy MANO matches sample_KK/hand.obj; the
     objects are meshes near the hand (the grid's box)."""
@@ -44,6 +62,7 @@ def test_cli_writes_samples(standin_right, tmp_path):
                        ("transl", 3)):
         assert data[key].shape == (2, width) and np.all(np.isfinite(data[key]))
     assert data["field_error"].shape == (2,) and data["has_object"].shape == (2,)
+    assert data["has_hand"].shape == (2,) and data["has_hand"].dtype == bool
     save_mano_pickle(standin_right, tmp_path / "r.pkl")
     with open(tmp_path / "r.pkl", "rb") as fh:
         arrays = pickle.load(fh)

@@ -123,7 +123,8 @@ def test_sds_moves_the_hand_and_the_object(tiny_run):
     setup, fns = tiny_run["setup"], tiny_run["fns"]
     v = G.initial_variables(setup, jax.random.key(1), 2, 0.05)
     opts = tiny_run["opts"]["sds"]
-    g = jax.grad(lambda p: G.sds_loss(fns, setup, p, jax.random.key(2), opts))(v)
+    grad = jax.jit(jax.grad(lambda p: G.sds_loss(fns, setup, p, jax.random.key(2), opts)))
+    g = grad(v)
     for name in ("pose", "rot6", "tsl"):
         norms = np.linalg.norm(np.asarray(g[name]), axis=1)
         assert np.all(np.isfinite(norms)) and np.all(norms > 0), name
@@ -131,7 +132,7 @@ def test_sds_moves_the_hand_and_the_object(tiny_run):
     assert not np.allclose(moved["pose"], v["pose"])
     # Candidates are independent: moving candidate 1 leaves candidate 0's gradient alone.
     w = dict(v, tsl=v["tsl"].at[1].add(0.3))
-    g2 = jax.grad(lambda p: G.sds_loss(fns, setup, p, jax.random.key(2), opts))(w)
+    g2 = grad(w)
     np.testing.assert_allclose(g2["pose"][0], g["pose"][0], rtol=1e-4, atol=1e-6)
     assert not np.allclose(g2["pose"][1], g["pose"][1])
 
@@ -142,9 +143,12 @@ def test_refinement_lowers_penetration_and_its_energy(tiny_run):
     v = dict(pose=jnp.tile(jnp.asarray(setup.model.hands_mean)[None], (2, 1)),
              rot6=jnp.tile(jnp.array([1.0, 0, 0, 0, 1, 0]), (2, 1)),
              tsl=jnp.array([[0.0, 0.15, 0.0], [0.0, 0.25, 0.0]]))
-    opts = G.refine_options(steps=40, lr=2e-3)
+    opts = tiny_run["opts"]["refinement"]  # the CLI's compiled 2-step refinement, 10 times
     before = jax.vmap(lambda a: G.refine_loss(setup, a, a, opts))(v)
-    refined, after = G.refine(setup, v, opts)
+    refined = v
+    for _ in range(10):
+        refined, _ = G.refine(setup, refined, opts)
+    after = jax.vmap(lambda a: G.refine_loss(setup, a, a, opts))(refined)
     assert np.all(np.asarray(after) < np.asarray(before))
 
     def depth(c):

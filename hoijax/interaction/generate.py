@@ -42,6 +42,32 @@ def sample_grids(prior, categories, key, *, num_steps=None, guidance=None) -> np
         prediction=prior.config.diffusion.prediction))
 
 
+def has_hand(prior, x, tol=0.5) -> np.ndarray:
+    """(B,) bool: whether each sample's hand field is a hand, not the "no hand" field (all
+    zeros: the prior also models objects alone). A real field is +1 almost everywhere
+    (mean |value| ~ 0.9); tol on the mean |value|."""
+    from hoijax.interaction.hand_field import is_no_hand
+    return ~np.asarray(is_no_hand(jnp.asarray(sample_fields(prior, x)), tol))
+
+
+def sample_with_hands(prior, categories, key, *, rounds=4, num_steps=None, guidance=None):
+    """`sample_grids`, with samples whose hand field came out empty redrawn (fresh noise)
+    up to `rounds` times in all. Returns (samples, has_hand (B,) bool after the last
+    round)."""
+    x = np.array(sample_grids(prior, categories, key, num_steps=num_steps, guidance=guidance))
+    ok = has_hand(prior, x)
+    for r in range(1, rounds):
+        if ok.all():
+            break
+        redo = sample_grids(prior, list(categories), jax.random.fold_in(key, r),
+                            num_steps=num_steps, guidance=guidance)  # same shape: no recompile
+        fresh = has_hand(prior, redo)
+        take = ~ok & fresh
+        x[take] = redo[take]
+        ok = ok | fresh
+    return x, ok
+
+
 def decode_objects(prior, x, batch=16) -> np.ndarray:
     """(B,r,r,r,D+20) samples -> (B,R,R,R) object SDF grids (the truncated channel)."""
     d = prior.latent_dim
@@ -69,9 +95,10 @@ def grid_mesh(grid, half_extent, center, scale=HAND_SCALE):
     """The zero level set of an (R,R,R) grid channel by marching cubes, in the hand frame
     (m): (verts (V,3), faces (F,3)) outward-facing, or None when the grid has no surface."""
     import skimage.measure
-    grid = np.asarray(grid, np.float32)
+    grid = np.array(grid, np.float32)  # a writeable copy (skimage refuses read-only)
     if not (grid.min() < 0 < grid.max()):
         return None
     step = 2 * half_extent * scale / grid.shape[0]
     v, f, _, _ = skimage.measure.marching_cubes(grid, 0.0, spacing=(step,) * 3)
-    return v + np.asarray(center) - half_extent * scale + step / 2, f[:, ::-1].copy()
+    # skimage orders the triangles outward for a field that is negative inside
+    return v + np.asarray(center) - half_extent * scale + step / 2, f

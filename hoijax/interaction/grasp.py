@@ -17,8 +17,9 @@ Given an object (its SDF volume in its own frame, fixed), find right-hand grasps
 2. **Ranking** (`sds_score`): the prior's mean denoising error (epsilon space, CFG, the
    same fixed timesteps and noises for every candidate) of each final grid.
 3. **Refinement** (`refine`): the best candidates, with the hand's vertices against the
-   object's SDF: penetration sum relu(-d)^2 over vertices, contact (each finger's distal
-   part and the palm within `contact_reach` of the surface pulled onto it), and damping
+   object's SDF: penetration sum relu(-d - squeeze)^2 over vertices, contact (each
+   finger's distal part and the palm within `reach` of the surface pulled `squeeze` into
+   it: a hand held fixed holds an object only through contact forces), and damping
    (vertex displacement from the SDS result), Adam on the same variables.
 
 All of it vmaps over seeds and runs in jitted `lax.scan` chunks (one compilation per
@@ -301,12 +302,13 @@ def hand_vertices_object(setup: GraspSetup, v):
     return hand_to_object(setup, v, verts)
 
 
-def contact_loss(setup: GraspSetup, d, reach):
-    """Sum over the 6 parts of (min signed distance, cm)^2 for parts within `reach` m of
-    the surface (a far part is not pulled: it would drag the hand)."""
+def contact_loss(setup: GraspSetup, d, reach, squeeze=0.0):
+    """Sum over the 6 parts of (min signed distance + squeeze, cm)^2 for parts within
+    `reach` m of the surface (a far part is not pulled: it would drag the hand); a part
+    already `squeeze` m deep is not pushed back."""
     total = 0.0
     for ids in setup.hand_parts:
-        m = jnp.min(d[ids])
+        m = jnp.min(d[ids]) + squeeze
         total = total + jnp.where(m < reach, jnp.maximum(m, 0.0) * 100.0, 0.0) ** 2
     return total
 
@@ -315,8 +317,8 @@ def refine_loss(setup: GraspSetup, v, v_start, opts: Static):
     """One candidate's refinement energy (see the module docstring)."""
     verts = hand_vertices_object(setup, v)
     d = V.sample(setup.volume, verts)
-    pen = jnp.sum((jnp.maximum(-d, 0.0) * 100.0) ** 2)
-    contact = contact_loss(setup, d, opts.reach)
+    pen = jnp.sum((jnp.maximum(-d - opts.squeeze, 0.0) * 100.0) ** 2)
+    contact = contact_loss(setup, d, opts.reach, opts.squeeze)
     start = jax.lax.stop_gradient(hand_vertices_object(setup, v_start))
     damp = jnp.mean(jnp.sum(((verts - start) * 100.0) ** 2, -1))
     prior = jnp.mean((v["pose"] - setup.model.hands_mean) ** 2)
@@ -342,10 +344,10 @@ def refine(setup: GraspSetup, v0, opts: Static):
 
 
 def refine_options(*, steps, lr=5e-3, w_pen=10.0, w_contact=1.0, w_damp=0.1, w_pose=0.1,
-                   reach=0.02) -> Static:
+                   reach=0.02, squeeze=0.0) -> Static:
     return Static(steps=int(steps), lr=float(lr), w_pen=float(w_pen),
                   w_contact=float(w_contact), w_damp=float(w_damp), w_pose=float(w_pose),
-                  reach=float(reach))
+                  reach=float(reach), squeeze=float(squeeze))
 
 
 # ---------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ hand with its object from two views).
 """
 from __future__ import annotations
 
+from hoijax.geometry.mesh import write_obj  # noqa: F401  (the CLIs write OBJ files)
+
 SKIN = (0.93, 0.72, 0.58)
 OBJECT_COLOR = (0.35, 0.55, 0.85)
 
@@ -21,7 +23,8 @@ def check_config(config) -> None:
         "refine.steps": C.NON_NEGATIVE_INT, "refine.lr": C.POSITIVE,
         "refine.w_pen": C.NON_NEGATIVE, "refine.w_contact": C.NON_NEGATIVE,
         "refine.w_damp": C.NON_NEGATIVE, "refine.w_pose": C.NON_NEGATIVE,
-        "refine.reach": C.NON_NEGATIVE, "metrics.seconds": C.POSITIVE,
+        "refine.reach": C.NON_NEGATIVE, "refine.squeeze": C.NON_NEGATIVE,
+        "metrics.seconds": C.POSITIVE,
         "volume_size": C.int_at_least(16)})
     if config.sds.t_min >= config.sds.t_max:
         raise ValueError(f"config.sds.t_min={config.sds.t_min} must be below "
@@ -49,13 +52,7 @@ def options(config):
                               num_t=config.score.num_t, num_noise=config.score.num_noise,
                               seed=config.seed),
         refinement=G.refine_options(**{k: config.refine[k] for k in (
-            "steps", "lr", "w_pen", "w_contact", "w_damp", "w_pose", "reach")}))
-
-
-def write_obj(path, verts, faces) -> None:
-    with open(path, "w") as f:
-        f.writelines(f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in verts)
-        f.writelines(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
+            "steps", "lr", "w_pen", "w_contact", "w_damp", "w_pose", "reach", "squeeze")}))
 
 
 def render_views(hand_verts, hand_faces, obj_verts, obj_faces, size=200):
