@@ -45,8 +45,13 @@ def test_volume_matches_the_exact_sdf(object_mesh):
     x = jnp.asarray(rng.uniform(-0.07, 0.07, (2000, 3)), jnp.float32)
     spacing = float(vol.spacing)
     np.testing.assert_allclose(V.sample(exact, x), box_sdf(x), atol=0.5 * spacing)
-    err = np.abs(np.asarray(V.sample(vol, x)) - np.asarray(box_sdf(x)))
-    assert np.median(err) < 0.2 * spacing and err.max() < 1.5 * spacing
+    got, exact_d = np.asarray(V.sample(vol, x)), np.asarray(box_sdf(x))
+    err = np.abs(got - exact_d)
+    near = np.abs(exact_d) < 0.01  # the KD-tree band; beyond it a distance transform
+    assert np.median(err[near]) < 0.2 * spacing and err[near].max() < 1.5 * spacing
+    assert err[~near].max() < 2.0 * spacing
+    clear = np.abs(exact_d) > spacing
+    np.testing.assert_array_equal(np.sign(got[clear]), np.sign(exact_d[clear]))
     far = jnp.array([[0.5, 0.0, 0.0]])  # outside the volume: distance keeps growing
     assert float(V.sample(vol, far)[0]) > 0.4
     g = jax.grad(lambda p: jnp.sum(V.sample(vol, p)))(x)
