@@ -1,1 +1,2 @@
-"""Evaluation of reconstructed objects: ICP with scale, Chamfer distance, F-score, CD_h."""
+"""Evaluation: reconstructed objects (`metrics`: ICP with scale, Chamfer distance, F-score,
+CD_h) and grasps (`physics`: penetration, contact, simulation displacement in MuJoCo)."""

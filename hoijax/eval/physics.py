@@ -10,10 +10,13 @@
   gravity with the hand held fixed, in MuJoCo (an optional dependency: `pip install -e
   ".[physics]"`). MuJoCo collides meshes by their convex hulls, so both are convex
   decompositions: the hand ~48 hulls (vertices grouped by their largest skinning weight,
-  each bone's group split by k-means), the object k-means pieces of its surface vertices and interior points, one hull
-  each. Friction 1, soft contacts (MuJoCo's defaults otherwise), density 500 kg/m^3,
-  timestep 2 ms. Gravity along -z of the object frame by default (the synthetic objects,
-  and most mesh files, stand upright along +z); `directions` averages over several.
+  each bone's group split by k-means), the object k-means pieces of its surface vertices
+  and interior points, one hull each. Friction 1, soft contacts (MuJoCo's defaults
+  otherwise), density 500 kg/m^3, timestep 2 ms. Gravity along -z of the object frame by
+  default (the synthetic objects, and most mesh files, stand upright along +z);
+  `directions` averages over several. With the hand fixed, the only forces that hold an
+  object are contact forces, which MuJoCo's soft contacts make grow with penetration: a
+  hand that merely touches holds what rests on it or is hooked, not a pinched object.
 """
 from __future__ import annotations
 
