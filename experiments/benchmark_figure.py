@@ -6,7 +6,10 @@ then one column per variant, each as the first frame's hand and object in the ha
       --clips=mug_0,bottle_0,kettle_0,bowl_0,knife_0,toy_car_0
 
 Reads the outputs that experiments/benchmark.py left in --out (default runs/benchmark);
-writes experiments/results/benchmark_meshes.png.
+writes experiments/results/benchmark_meshes.png (--name to change it), e.g. for the priors:
+
+  python experiments/benchmark_figure.py --out=runs/bench_priors --name=benchmark_priors_meshes \
+      --variants=full,grid,both,no_prior --clips=mug_0,mug_1,...
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ _CLIPS = flags.DEFINE_list("clips", "mug_0,bottle_0,kettle_0,bowl_0,knife_0,toy_
                            "Clip rows.")
 _OUT = flags.DEFINE_string("out", "runs/benchmark", "The benchmark's working folder.")
 _SIZE = flags.DEFINE_integer("size", 200, "Pixels per panel.")
+_NAME = flags.DEFINE_string("name", "benchmark_meshes", "File name (without .png) under "
+                            "experiments/results.")
 
 GT_OBJECT = (0.45, 0.8, 0.5)  # the fitted objects and hands use recon.outputs' colours
 
@@ -105,7 +110,7 @@ def main(argv):
                      f"F@5 {m['F@5']:.2f}, F@10 {m['F@10']:.2f}")
             row.append(label(panel(parts, camera, _SIZE.value), f"{variant}: {score}"))
         rows.append(np.concatenate(row, axis=1))
-    path = os.path.join(RESULTS_DIR, "benchmark_meshes.png")
+    path = os.path.join(RESULTS_DIR, _NAME.value + ".png")
     mediapy.write_image(path, np.concatenate(rows, axis=0))
     print(path)
 

@@ -43,7 +43,8 @@ def main(argv):
 
     from hoijax.data.synthetic.objects import canonical_category
     from hoijax.diffusion.grid_export import load_grid_prior
-    from hoijax.interaction.grasp_tools import grasp_picture, write_obj
+    from hoijax.geometry.mesh import write_obj
+    from hoijax.interaction.grasp_tools import grasp_picture
     from hoijax.hand import load_hand_model, mano_forward
     from hoijax.interaction import generate as GEN
     from hoijax.interaction.hand_field import hand_frame_center

@@ -46,12 +46,13 @@ def main(argv):
     from hoijax.data.synthetic.objects import CATEGORIES, canonical_category
     from hoijax.diffusion.grid_export import load_grid_prior
     from hoijax.eval import physics as P
+    from hoijax.geometry.mesh import write_obj
     from hoijax.hand import load_hand_model
     from hoijax.hand.proxy import interior_points
     from hoijax.interaction import grasp as G
     from hoijax.interaction import volume as V
     from hoijax.interaction.grasp_tools import (check_config, grasp_metrics, grasp_picture,
-                                                object_points, options, write_obj)
+                                                object_points, options)
     from hoijax.runtime import enable_compilation_cache
     enable_compilation_cache()
     config = _CONFIG.value

@@ -5,7 +5,6 @@ hand with its object from two views).
 """
 from __future__ import annotations
 
-from hoijax.geometry.mesh import write_obj  # noqa: F401  (the CLIs write OBJ files)
 
 SKIN = (0.93, 0.72, 0.58)
 OBJECT_COLOR = (0.35, 0.55, 0.85)
