@@ -59,6 +59,15 @@ RECON_STEPS = 2
 RECON_OVERRIDES = {{"sds.warmup": 0, "sds.every": 1}}  # one step program to compile
 CPU_DEVICES = 2
 """
+    if name == "grasp":
+        return """
+SYNTHETIC_OBJECT = "box:500"
+NUM_GRASPS = 1
+GRASP_CONFIG = "tiny"
+NUM_SAMPLES = 1
+GENERATE_FLAGS = ["--ddim_steps=2", "--fit_steps=2"]
+OUT = "out"
+"""
     if name == "two_hands":
         return """
 NUM = 4
@@ -74,6 +83,8 @@ OUT = "out"
 EXPECTED = {
     "reconstruct": [("<video", 2), ("<img", 2), ("srcdoc=", 1), ("| bottle_5 | 0.", 1),
                     ("| my_clip | no ground truth", 1), ("2 clips on 2 devices", 1)],
+    "grasp": [("<img", 2), ("srcdoc=", 1), ("| 0 | ", 1), ("hand_pose (1, 45)", 1),
+              ("of 1 samples with an object surface", 1)],
     "two_hands": [("<img", 2), ("srcdoc=", 1), ("| anti-penetration on | ", 1),
                   ("| anti-penetration off | ", 1), ("wrote out/samples.npz", 1)],
     "train_prior_tpu": [("<img", 2), ("<video", 1), ("mesh {'data': 2}", 1),
