@@ -9,7 +9,8 @@ of the notebook (a renamed parameter fails here instead of going unnoticed).
 Time (2 shared CPU cores under a load average of about 15, warm compilation cache):
 reconstruct.ipynb 192 s (a 3-frame synthetic clip 45 s, the 2-clip fit on 2 devices 66 s,
 outputs and metrics 71 s), train_prior_tpu.ipynb 165 s (data 27 s, 4 training steps with
-an evaluation 50 s, the reconstruction with the new prior 82 s).
+an evaluation 50 s, the reconstruction with the new prior 82 s); under a load of about 5:
+two_hands.ipynb 78 s, grasp.ipynb 56 s.
 """
 import ast
 import glob

@@ -19,8 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.parametrize("variant", [None, "tiny", "no_prior", "init", "bench",
                                      "bench_ablation", "bench,no_prior", "grid", "both",
-                                     "grid_text_only", "grid_hand_only", "bench_priors",
-                                     "bench_grid_ablation"])
+                                     "image", "bench_priors"])
 def test_every_shipped_variant_passes_the_checks(variant):
     check_config(repo_config("reconstruct.py", variant), num_frames=8)
 
@@ -53,6 +52,9 @@ def test_variants_compose_in_order_and_unknown_ones_are_refused():
     assert config.bench.variants == "init,full,no_prior"
     grid, both = repo_config("reconstruct.py", "grid"), repo_config("reconstruct.py", "both")
     assert grid.loss.sds == 0.0 and grid.loss.sds_grid > 0
+    default, image = repo_config("reconstruct.py"), repo_config("reconstruct.py", "image")
+    assert default.loss.to_dict() == grid.loss.to_dict()  # the 3D prior is the default
+    assert image.loss.sds > 0 and image.loss.sds_grid == 0.0
     assert both.loss.sds > 0 and both.loss.sds_grid > 0
     no_prior = repo_config("reconstruct.py", "both,no_prior")
     assert no_prior.loss.sds == 0.0 and no_prior.loss.sds_grid == 0.0
