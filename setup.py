@@ -27,12 +27,14 @@ INSTALL_REQUIRES = [
     "tensorboardX>=2.6",  # TensorBoard event files without TensorFlow or PyTorch
 ]
 
+PHYSICS = ["mujoco>=3.1"]  # grasp simulation displacement (hoijax.eval.physics)
 EXTRAS = {
     "test": ["pytest>=8", "pytest-xdist>=3.5",
-             "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],  # runs the notebooks
+             "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",  # runs the notebooks
+             *PHYSICS],  # so the simulation tests run instead of being skipped
     "cuda": ["jax[cuda12]"],
     "tpu": ["jax[tpu]"],
-    "physics": ["mujoco>=3.1"],  # grasp simulation displacement (hoijax.eval.physics)
+    "physics": PHYSICS,
 }
 
 setup(
