@@ -5,12 +5,11 @@
   python -m hoijax.reconstruct --clip=synthetic:bowl:1 --out=OUT --config.num_steps=300
 
 Variants (`configs/reconstruct.py:NAME`, several joined by commas apply in order):
-  full       the default: G-HOP's 3D interaction-grid prior (SDS in 3D, no novel views)
-             with text and hand;
-  grid       the same, spelled out (the 3D prior alone);
+  full       the default: both priors, with text and hand (the best on the benchmark);
+  both       the same, spelled out;
+  grid       G-HOP's 3D interaction-grid prior alone (SDS in 3D, no novel views);
   image      DiffHOI's 2D geometry-image prior alone (SDS from novel views; the default
-             until the 3D prior beat it on the benchmark);
-  both       the 2D and the 3D prior together;
+             until the priors were compared on the benchmark);
   no_prior   both SDS weights 0;
   text_only  the prior(s) see no hand (an empty hand condition);
   hand_only  the prior(s) get the null prompt;
@@ -39,7 +38,7 @@ per clip on the loaded 2-core CPU):
 
   expected (experiments/results/benchmark_priors.md, mean of 12 clips, F@5 / F@10 /
   CD / CD_h mm): image 0.51 / 0.73 / 8.8 / 9.2, grid 0.55 / 0.78 / 7.3 / 8.8,
-  no_prior 0.42 / 0.62 / 10.6 / 14.6; no object vanished.
+  no_prior 0.42 / 0.62 / 10.6 / 14.6, both 0.58 / 0.81 / 6.6 / 7.0; no object vanished.
 
 Any field can be overridden on the command line (`--config.num_steps=300`), also for the
 benchmark, where the variant's own changes apply after the overrides.
@@ -100,10 +99,11 @@ def base_config():
     config.loss.ray_hit = 1.0  # object-mask rays meet the surface: hinge on min SDF (cm)
     config.loss.contact = 1.0  # the object touches the hand: squared gap (cm^2)
     config.loss.penetration = 0.1  # hand vertices inside the object: sum of depth^2 (cm^2)
-    # The default prior is G-HOP's 3D one: on the 12-clip benchmark (200 steps) it scored
-    # F@5 0.55 / F@10 0.78 against the 2D prior's 0.51 / 0.73, at 0.65 of its step time
-    # (experiments/results/benchmark_priors.md); `image` selects the 2D prior.
-    config.loss.sds = 0.0  # 2D prior's SDS weight (0 = no 2D prior; `image` variant: 0.01)
+    # Both priors by default: on the 12-clip benchmark (200 steps) the 2D and the 3D prior
+    # together scored F@5 0.58 / F@10 0.81, the 3D prior alone 0.55 / 0.78, the 2D prior
+    # alone 0.51 / 0.73 (experiments/results/benchmark_priors.md); `grid` / `image` select
+    # one of them.
+    config.loss.sds = 0.01  # 2D prior's SDS weight (0 = no 2D prior)
     config.loss.sds_grid = 0.01  # 3D prior's SDS weight (0 = no 3D prior)
 
     config.sds = ml_collections.ConfigDict()

@@ -53,7 +53,7 @@ def test_variants_compose_in_order_and_unknown_ones_are_refused():
     grid, both = repo_config("reconstruct.py", "grid"), repo_config("reconstruct.py", "both")
     assert grid.loss.sds == 0.0 and grid.loss.sds_grid > 0
     default, image = repo_config("reconstruct.py"), repo_config("reconstruct.py", "image")
-    assert default.loss.to_dict() == grid.loss.to_dict()  # the 3D prior is the default
+    assert default.loss.to_dict() == both.loss.to_dict()  # both priors by default
     assert image.loss.sds > 0 and image.loss.sds_grid == 0.0
     assert both.loss.sds > 0 and both.loss.sds_grid > 0
     no_prior = repo_config("reconstruct.py", "both,no_prior")
