@@ -41,10 +41,9 @@ def main(argv):
     import mediapy
     import numpy as np
 
-    from hoijax.data.synthetic.objects import canonical_category
     from hoijax.diffusion.grid_export import load_grid_prior
     from hoijax.geometry.mesh import write_obj
-    from hoijax.interaction.grasp_tools import grasp_picture
+    from hoijax.interaction.grasp_tools import grasp_picture, prompt_category
     from hoijax.hand import load_hand_model, mano_forward
     from hoijax.interaction import generate as GEN
     from hoijax.interaction.hand_field import hand_frame_center
@@ -62,16 +61,7 @@ def main(argv):
         prior = load_grid_prior(_PRIOR.value)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from None
-    category = None
-    if _CATEGORY.value:
-        try:
-            category = canonical_category(_CATEGORY.value)
-        except ValueError:
-            category = None
-        if category not in prior.categories:
-            print(f"--category={_CATEGORY.value!r} is not one of the prior's categories "
-                  f"({', '.join(prior.categories)}): using the null prompt")
-            category = None
+    category = prompt_category(_CATEGORY.value, prior)
     start = time.time()
     x, hand_ok = GEN.sample_with_hands(prior, [category] * _NUM.value,
                                        jax.random.key(_SEED.value), num_steps=_DDIM.value,

@@ -43,7 +43,6 @@ def main(argv):
     import mediapy
     import numpy as np
 
-    from hoijax.data.synthetic.objects import CATEGORIES, canonical_category
     from hoijax.diffusion.grid_export import load_grid_prior
     from hoijax.eval import physics as P
     from hoijax.geometry.mesh import write_obj
@@ -52,7 +51,7 @@ def main(argv):
     from hoijax.interaction import grasp as G
     from hoijax.interaction import volume as V
     from hoijax.interaction.grasp_tools import (check_config, grasp_metrics, grasp_picture,
-                                                object_points, options)
+                                                object_points, options, prompt_category)
     from hoijax.runtime import enable_compilation_cache
     enable_compilation_cache()
     config = _CONFIG.value
@@ -69,15 +68,7 @@ def main(argv):
         prior = load_grid_prior(config.prior or None)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from None
-    category = None
-    if _CATEGORY.value:
-        try:
-            category = canonical_category(_CATEGORY.value)
-        except ValueError:
-            print(f"--category={_CATEGORY.value!r} is not one of the prior's categories "
-                  f"({', '.join(CATEGORIES)}): using the null prompt")
-    if category is not None and category not in prior.categories:
-        category = None
+    category = prompt_category(_CATEGORY.value, prior)
     simulate = config.metrics.simulate and P.have_mujoco()
     if config.metrics.simulate and not simulate:
         print(f"MuJoCo is not installed: no simulation displacement. Enable it with "

@@ -10,6 +10,23 @@ SKIN = (0.93, 0.72, 0.58)
 OBJECT_COLOR = (0.35, 0.55, 0.85)
 
 
+def prompt_category(word, prior):
+    """The grid prior's category for a --category word (any spelling), or None (the null
+    prompt) for no word or one the prior does not know, saying so."""
+    from hoijax.data.synthetic.objects import canonical_category
+    if not word:
+        return None
+    try:
+        category = canonical_category(word)
+    except ValueError:
+        category = None
+    if category not in prior.categories:
+        print(f"--category={word!r} is not one of the prior's categories "
+              f"({', '.join(prior.categories)}): using the null prompt")
+        return None
+    return category
+
+
 def check_config(config) -> None:
     """Raises ValueError naming the first field that cannot work."""
     from hoijax import checks as C
