@@ -246,6 +246,10 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
     start, history, seconds_before = 0, [], 0.0
     if checkpoints:
         state, start, history, seconds_before = checkpoints.restore(state)
+    # Every leaf split over the clip axis as the step's outputs are (the optimiser's
+    # counts come out of `tx.init` unplaced): otherwise the second step sees other input
+    # shardings and compiles the whole program again (~30 s on the 2-core CPU).
+    state = jax.device_put(state, parallel.batch_sharded(mesh))
     zeroed, sizes = 0, group_sizes(state["params"])
     state, good, _ = guard_vanished(state, None, config.render.bound_radius, start,
                                     num_clips)
