@@ -121,10 +121,14 @@ def icp_with_scale(pred: np.ndarray, gt: np.ndarray, *, num_inits: int = 8,
     for T in starts:
         s = np.cbrt(np.linalg.det(T[:3, :3]))
         rot, t = T[:3, :3] / s, T[:3, 3]
+        previous = None
         for _ in range(iterations):
             moved = s * pred @ rot.T + t
-            _, idx = tree.query(moved, k=1)
+            _, idx = tree.query(moved, k=1, workers=-1)
+            if previous is not None and np.array_equal(idx, previous):
+                break  # same matches, same Umeyama fit: the rest would repeat this one
             s, rot, t = umeyama(pred, gt[idx])
+            previous = idx
         transform = np.eye(4)
         transform[:3, :3], transform[:3, 3] = s * rot, t
         moved = apply_to_points(transform, pred)
