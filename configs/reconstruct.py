@@ -52,7 +52,7 @@ BENCH_CLIPS = ("mug_0,mug_1,bottle_0,bottle_1,kettle_0,kettle_1,bowl_0,bowl_1,kn
 def base_config():
     config = ml_collections.ConfigDict()
     config.seed = 0  # the initial field and every step's randomness
-    config.num_steps = 600  # optimiser steps (0: write the initialisation)
+    config.num_steps = 200  # optimiser steps (0: write the initialisation)
     config.frames_per_step = 2  # frames rendered per step
     config.rays_per_frame = 512  # object rays (random pixels) per frame and step
     config.eikonal_points = 512  # points per frame and step where the eikonal is taken
@@ -107,7 +107,7 @@ def base_config():
     config.loss.sds_grid = 0.01  # 3D prior's SDS weight (0 = no 3D prior)
 
     config.sds = ml_collections.ConfigDict()
-    config.sds.warmup = 100  # steps before SDS starts
+    config.sds.warmup = 50  # steps before SDS starts
     config.sds.every = 2  # SDS on every n-th step after the warm-up
     config.sds.guidance = 4.0  # classifier-free guidance scale
     config.sds.min_t = 0.02  # smallest timestep (fraction of the schedule)
@@ -133,8 +133,6 @@ def base_config():
 
 
 def _bench(config, variants, clips, results):
-    config.num_steps = 200
-    config.sds.warmup = 50
     config.bench = ml_collections.ConfigDict()  # read by experiments/benchmark.py only
     config.bench.variants = variants  # variants of this file, comma-separated
     config.bench.clips = clips  # benchmark clip names (CATEGORY_SEED), comma-separated
