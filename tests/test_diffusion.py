@@ -272,7 +272,8 @@ SHARDED = textwrap.dedent("""
 
 
 def test_sharded_step_on_4_devices_matches_1_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "") +
+               " --xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
                           env=env, cwd=os.path.dirname(os.path.dirname(__file__)),

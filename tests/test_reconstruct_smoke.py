@@ -154,7 +154,8 @@ np.savez(sys.argv[2], *[np.asarray(x) for x in jax.tree.leaves(results[1].params
 
 
 def test_clips_split_over_2_devices_match_1_device(tiny_clip, four_steps, tmp_path):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "") +
+               " --xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")
     out = tmp_path / "params.npz"
     proc = subprocess.run([sys.executable, "-c", SHARDED_FIT, tiny_clip.path, str(out)],
