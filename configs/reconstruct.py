@@ -103,9 +103,9 @@ def base_config():
     config.loss.contact = 1.0  # the object touches the hand: squared gap (cm^2)
     config.loss.penetration = 0.1  # hand vertices inside the object: sum of depth^2 (cm^2)
     # Both priors by default: on the 12-clip benchmark (the default 200 steps) the 2D and
-    # the 3D prior together scored F@5 0.58 / F@10 0.81, the 3D prior alone 0.55 / 0.78, the 2D prior
-    # alone 0.51 / 0.73 (experiments/results/benchmark_priors.md); `grid` / `image` select
-    # one of them.
+    # the 3D prior together scored F@5 0.58 / F@10 0.81, the 3D prior alone 0.55 / 0.78,
+    # the 2D prior alone 0.51 / 0.73 (experiments/results/benchmark_priors.md); `grid` /
+    # `image` select one of them.
     config.loss.sds = 0.01  # 2D prior's SDS weight (0 = no 2D prior)
     config.loss.sds_grid = 0.01  # 3D prior's SDS weight (0 = no 3D prior)
 
