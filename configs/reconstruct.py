@@ -40,8 +40,9 @@ per clip on the loaded 2-core CPU):
   CD / CD_h mm): image 0.51 / 0.73 / 8.8 / 9.2, grid 0.55 / 0.78 / 7.3 / 8.8,
   no_prior 0.42 / 0.62 / 10.6 / 14.6, both 0.58 / 0.81 / 6.6 / 7.0; no object vanished.
 
-bench_ablation with the current default (both priors; full and no_prior reused from the
-bench_priors fits; ~13 min per variant for the six seed-0 clips):
+bench_ablation with the current default (both priors; ~13 min per variant for the six
+seed-0 clips). In runs/bench_priors, with `full` a link to `both`, the full and no_prior
+fits of bench_priors are reused (finished clips are not refitted):
 
   python experiments/benchmark.py --config=configs/reconstruct.py:bench_ablation \
       --config.bench.out=runs/bench_priors
@@ -64,7 +65,7 @@ def base_config():
     config.seed = 0  # the initial field and every step's randomness
     # 200 steps, SDS from step 50: the benchmark's schedule, so its figures are the default's
     # (600 steps, SDS from 100, until the speed work: the demo mug then scored F@5 0.58 /
-    # F@10 0.91 in 434 s, now 0.56 / 0.83 in ~190 s: one chaotic run each).
+    # F@10 0.91 in 434 s, now 0.56 / 0.83 in 194 s: one chaotic run each).
     config.num_steps = 200  # optimiser steps (0: write the initialisation)
     config.frames_per_step = 2  # frames rendered per step
     config.rays_per_frame = 512  # object rays (random pixels) per frame and step

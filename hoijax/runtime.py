@@ -21,6 +21,14 @@ def enable_compilation_cache(path: str | None = None) -> str:
     return path
 
 
+def cpu_devices_env(count: int) -> dict:
+    """The environment for a child process that sees the host CPU as `count` XLA devices
+    (JAX_PLATFORMS=cpu), keeping the caller's other XLA_FLAGS."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    return dict(os.environ, JAX_PLATFORMS="cpu",
+                XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={count}".strip())
+
+
 CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "configs")
 

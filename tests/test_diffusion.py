@@ -18,7 +18,7 @@ from hoijax.diffusion.sampler import ddim_sample
 from hoijax.diffusion.schedules import make_schedule, predict_x0_eps, q_sample
 from hoijax.diffusion.sds import annealed_max_t, latent_sds_loss, sds_loss
 from hoijax.models import text
-from hoijax.runtime import repo_config
+from hoijax.runtime import cpu_devices_env, repo_config
 
 SIZE = 16
 
@@ -272,9 +272,7 @@ SHARDED = textwrap.dedent("""
 
 
 def test_sharded_step_on_4_devices_matches_1_device():
-    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "") +
-               " --xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")
+    env = cpu_devices_env(4)
     proc = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
                           env=env, cwd=os.path.dirname(os.path.dirname(__file__)),
                           timeout=600)

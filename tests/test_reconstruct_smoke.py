@@ -15,6 +15,7 @@ from hoijax.recon.fit import fit_clip, fit_clips
 from hoijax.recon.outputs import write_outputs
 from hoijax.recon.checkpoints import check_resumable
 from hoijax.recon.sources import resolve_clips
+from hoijax.runtime import cpu_devices_env
 
 pytestmark = pytest.mark.slow  # end-to-end fits (`-m "not slow"` skips them)
 
@@ -154,9 +155,7 @@ np.savez(sys.argv[2], *[np.asarray(x) for x in jax.tree.leaves(results[1].params
 
 
 def test_clips_split_over_2_devices_match_1_device(tiny_clip, four_steps, tmp_path):
-    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "") +
-               " --xla_force_host_platform_device_count=2",
-               JAX_PLATFORMS="cpu")
+    env = cpu_devices_env(2)
     out = tmp_path / "params.npz"
     proc = subprocess.run([sys.executable, "-c", SHARDED_FIT, tiny_clip.path, str(out)],
                           capture_output=True, text=True, env=env, timeout=600,
