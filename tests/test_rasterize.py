@@ -9,7 +9,7 @@ import trimesh
 
 from hoijax.geometry.camera import orbit_camera
 from hoijax.geometry.transforms import apply_to_points
-from hoijax.render.rasterize import is_closed, rasterize, sigma_schedule
+from hoijax.render.rasterize import is_closed, pad_faces, rasterize, sigma_schedule, zbuffer
 from hoijax.render.reference import raycast_mesh
 
 SIZE = (40, 48)  # H, W: deliberately not square
@@ -59,6 +59,23 @@ def test_hard_mode_equals_ray_caster(hand_scene, selection, cull):
     np.testing.assert_allclose(np.asarray(out["depth"])[hit], depth[hit], atol=1e-6)
     np.testing.assert_array_equal(np.asarray(out["face_ids"])[..., 0][hit], face[hit])
     assert np.all(np.asarray(out["depth"])[~hit] == 0) and int(out["dropped_pairs"]) == 0
+
+
+@pytest.mark.parametrize("focal,closed", [(55.0, None), (400.0, True)])
+def test_zbuffer_equals_ray_caster(hand_scene, focal, closed):
+    """The host z-buffer (splat, its pool sized per view) is exact: at the usual scale,
+    with padding faces (not closed: no culling), and close up (faces 10-20 px wide, each
+    needing several windows), culled."""
+    verts, faces, _, _, _, _ = hand_scene
+    K = _intrinsics(focal)
+    depth, face, _ = raycast_mesh(verts, faces, K, SIZE)
+    out = zbuffer(verts, pad_faces(faces) if closed is None else faces, K, SIZE,
+                  closed=closed)
+    hit = np.isfinite(depth)
+    assert hit.sum() > 200 and int(out["dropped_pairs"]) == 0
+    np.testing.assert_array_equal(np.asarray(out["mask"]) > 0.5, hit)
+    np.testing.assert_allclose(np.asarray(out["depth"])[hit], depth[hit], atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(out["face_ids"])[..., 0][hit], face[hit])
 
 
 def test_soft_mode_matches_ray_caster(hand_scene):

@@ -22,6 +22,8 @@ faster on GPU.)
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,6 +40,7 @@ def positional_encoding(x, num_freqs):
     return jnp.concatenate([x, enc.reshape(x.shape[:-1] + (-1,))], axis=-1)
 
 
+@functools.partial(jax.jit, static_argnames=("width", "depth", "num_freqs"))
 def init_sdf(key, *, width=64, depth=4, num_freqs=6, scale=0.15, init_radius=0.05,
              center=(0.0, 0.0, 0.0)) -> dict:
     """Params of an MLP SDF initialised to a sphere (see the module docstring).

@@ -117,24 +117,17 @@ def visible_object_masks(mesh, hands_o, hand_faces, cTo, K, image_size) -> np.nd
     """(T,H,W) bool: where the object mesh (object frame) is seen in front of the hand
     (hands_o (T,V,3), object frame) through cameras cTo (T,4,4) with pixel intrinsics K
     (T,3,3): hard z-buffer renders (sigma 0), as the input masks are."""
-    from hoijax.render.rasterize import rasterize
+    from hoijax.render.rasterize import is_closed, pad_faces, zbuffer
     size = tuple(int(x) for x in image_size)
-    faces_o = jnp.asarray(mesh.faces, jnp.int32)
-    faces_h = jnp.asarray(hand_faces, jnp.int32)
-
-    @jax.jit
-    def one(v_o, v_h, c, k):
-        obj = rasterize(apply_to_points(c, v_o), faces_o, k, size, sigma=0.0,
-                        faces_per_pixel=1)
-        hand = rasterize(apply_to_points(c, v_h), faces_h, k, size, sigma=0.0,
-                         faces_per_pixel=1)
+    faces_o = pad_faces(np.asarray(mesh.faces, np.int32))  # one program for most meshes
+    closed_o, closed_h = is_closed(mesh.faces), is_closed(hand_faces)
+    masks = []
+    for h, c, k in zip(hands_o, cTo, K):
+        obj = zbuffer(apply_to_points(c, mesh.vertices), faces_o, k, size, closed=closed_o)
+        hand = zbuffer(apply_to_points(c, h), hand_faces, k, size, closed=closed_h)
         front = (hand["mask"] < 0.5) | (obj["depth"] < hand["depth"])
-        return (obj["mask"] > 0.5) & front
-
-    verts = jnp.asarray(mesh.vertices, jnp.float32)
-    return np.stack([np.asarray(one(verts, jnp.asarray(h, jnp.float32),
-                                    jnp.asarray(c, jnp.float32), jnp.asarray(k, jnp.float32)))
-                     for h, c, k in zip(hands_o, cTo, K)])
+        masks.append(np.asarray((obj["mask"] > 0.5) & front))
+    return np.stack(masks)
 
 
 def mask_iou(pred, target) -> float:

@@ -18,6 +18,7 @@ updates; `hoijax.recon.init.initialise_scene` builds the first one (`new_scene`)
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -63,8 +64,12 @@ def intrinsics(params, K0):
 
 def hand_vertices(model, params):
     """(T,V,3) hand vertices and (T,21,3) joints in the hand frame."""
-    beta = jnp.broadcast_to(params["hand"]["beta"], params["hand"]["hA"].shape[:1] + (10,))
-    out = mano_forward(model, params["hand"]["hA"], beta)
+    return _posed_hands(model, params["hand"]["hA"], params["hand"]["beta"])
+
+
+@jax.jit  # one program (also when called outside a fit step: op by op, ~2 s of compiles)
+def _posed_hands(model, hA, beta):
+    out = mano_forward(model, hA, jnp.broadcast_to(beta, hA.shape[:1] + (10,)))
     return out.vertices, out.joints
 
 

@@ -513,3 +513,56 @@ def rasterize(verts, faces, K, image_size, *, sigma=0.5, gamma=1e-4, faces_per_p
     if attributes is not None:
         result["attributes"] = out["values"][..., 3:]
     return result
+
+
+@functools.partial(jax.jit, static_argnames=("image_size", "selection", "cull_backfaces",
+                                             "num_windows"))
+def _hard_render(verts, faces, K, *, image_size, selection, cull_backfaces, num_windows=None):
+    return rasterize(verts, faces, K, image_size, sigma=0.0, faces_per_pixel=1,
+                     selection=selection, cull_backfaces=cull_backfaces,
+                     num_windows=num_windows)
+
+
+def _splat_pool(verts, faces, K, image_size, cull_backfaces, znear=1e-2) -> int:
+    """The splat windows a hard render of this mesh needs (computed on the host, as
+    `_face_windows` cuts them), rounded up to a power of two so that a mesh seen from
+    several cameras shares one compiled program."""
+    v = np.asarray(verts, np.float64)
+    f = np.asarray(faces)
+    z = v[:, 2]
+    uv = (v[:, :2] / np.where(np.abs(z) < 1e-6, 1e-6, z)[:, None]) @ np.asarray(K)[:2, :2].T \
+        + np.asarray(K)[:2, 2]
+    tri = uv[f]
+    area = _cross2(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    valid = np.all(z[f] > znear, axis=-1) & (np.abs(area) > TINY_AREA)
+    if cull_backfaces:
+        valid &= area < 0
+    top = np.array(image_size[::-1], np.float64) - 1
+    lo = np.clip(np.ceil(tri.min(axis=1)), 0.0, top)
+    hi = np.clip(np.floor(tri.max(axis=1)), -1.0, top)
+    window = splat_window(0.0, image_size)
+    grid = np.where((valid & np.all(hi >= lo, axis=-1))[:, None],
+                    np.ceil((hi - lo + 1) / window), 0)
+    return 1 << int(np.ceil(np.log2(max(grid.prod(axis=-1).sum() + 64, 256))))
+
+
+def zbuffer(verts, faces, K, image_size, *, closed=None) -> dict:
+    """A plain z-buffer render (hard mode, one face per pixel), exact for any mesh, on the
+    host: the splat selection with a window pool sized for this view (`_splat_pool`;
+    ~10x faster than the tiles on a 58k-face object at 128 px), redone with the tiles in
+    the unlikely case that its fragment pool overflowed (`dropped_pairs` > 0).
+
+    verts (V,3) camera frame, faces (F,3), K (3,3), image_size (H,W). closed: whether back
+    faces may be culled (exact for a closed mesh seen from outside, ~1.6x faster); None:
+    `is_closed(faces)` (pass it when rendering one mesh many times). Returns
+    `rasterize`'s dict (mask, depth, normal, face_ids, dropped_pairs) of device arrays.
+    """
+    cull = is_closed(faces) if closed is None else bool(closed)
+    size = tuple(int(s) for s in image_size)
+    pool = _splat_pool(verts, faces, K, size, cull)
+    out = _hard_render(verts, faces, K, image_size=size, selection="splat",
+                       cull_backfaces=cull, num_windows=pool)
+    if int(out["dropped_pairs"]) > 0:
+        out = _hard_render(verts, faces, K, image_size=size, selection="tiles",
+                           cull_backfaces=cull)
+    return out

@@ -23,8 +23,8 @@ One clip (`generate_clip`) is built as follows:
 from __future__ import annotations
 
 import dataclasses
-import os
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,7 @@ from hoijax.geometry.mesh import unique_edges
 from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand.anatomy import back_direction
 from hoijax.hand.model import ManoModel, mano_forward
-from hoijax.render.rasterize import pad_faces, rasterize
+from hoijax.render.rasterize import is_closed, pad_faces, zbuffer
 
 MAX_PENETRATION = 0.002  # metres: the deepest the hand may be inside the object
 MAX_GAP = 0.005  # metres: the hand's nearest point must be this close to the object
@@ -123,8 +123,15 @@ def hand_object_distances(model, category, params, hTo, poses, betas) -> np.ndar
     oTh = np.linalg.inv(hTo)
     edges = jnp.asarray(unique_edges(np.asarray(model.faces))[0])
     verts_o = jnp.asarray(apply_to_points(oTh, verts_h))
+    return np.asarray(_nearest_object_sdf(verts_o, edges, params, category=category))
+
+
+@functools.partial(jax.jit, static_argnames=("category",))
+def _nearest_object_sdf(verts_o, edges, params, *, category):
+    """(T,V,3) hand vertices (object frame) -> (T,) the object SDF's minimum over each
+    frame's surface samples (one compiled program, not an op-by-op dispatch)."""
     samples = jax.vmap(lambda v: surface_samples(v, edges))(verts_o)
-    return np.asarray(jnp.min(object_sdf(category, params, samples), axis=-1))
+    return jnp.min(object_sdf(category, params, samples), axis=-1)
 
 
 def articulation_track(model, category, params, grasp, spec, rng) -> np.ndarray:
@@ -175,12 +182,6 @@ def camera_track(model, verts_h, center_h, spec, rng) -> tuple[np.ndarray, np.nd
     return cTh, np.repeat(K[None], spec.num_frames, axis=0)
 
 
-@functools.partial(jax.jit, static_argnames=("image_size",))
-def _render_layer(verts_c, faces, K, *, image_size):
-    out = rasterize(verts_c, faces, K, image_size, sigma=0.0, faces_per_pixel=1)
-    return out["mask"], out["depth"], out["normal"]
-
-
 def _shade(normal, color):
     light = np.array([0.3, -0.5, -0.8])
     light /= np.linalg.norm(light)
@@ -195,15 +196,16 @@ def render_frames(hand_c, hand_faces, obj_c, obj_faces, K, image_size, color):
     images (T,H,W,3) uint8.
     """
     size = (image_size, image_size)
+    hand_closed, obj_closed = is_closed(hand_faces), is_closed(obj_faces)
     obj_faces = pad_faces(np.asarray(obj_faces, np.int32))
     hand_masks, obj_masks, images = [], [], []
     ys = np.linspace(0.0, 1.0, image_size)[:, None, None]
     background = (0.55 + 0.25 * ys) * np.array([1.0, 0.98, 0.95])
     for t in range(len(K)):
-        mh, dh, nh = (np.asarray(x) for x in _render_layer(hand_c[t], hand_faces, K[t],
-                                                           image_size=size))
-        mo, do, no = (np.asarray(x) for x in _render_layer(obj_c[t], obj_faces, K[t],
-                                                           image_size=size))
+        hand_layer = zbuffer(hand_c[t], hand_faces, K[t], size, closed=hand_closed)
+        obj_layer = zbuffer(obj_c[t], obj_faces, K[t], size, closed=obj_closed)
+        mh, dh, nh = (np.asarray(hand_layer[k]) for k in ("mask", "depth", "normal"))
+        mo, do, no = (np.asarray(obj_layer[k]) for k in ("mask", "depth", "normal"))
         hand = (mh > 0.5) & ((mo <= 0.5) | (dh <= do))
         obj = (mo > 0.5) & ~hand
         image = np.where(hand[..., None], _shade(nh, SKIN),

@@ -264,19 +264,33 @@ def synthesize_grasp(model: ManoModel, category: str, params: dict, *, betas=Non
     return _finish(model, category, jparams, variables, palm, edges)
 
 
-def _finish(model, category, params, variables, palm, edges) -> Grasp:
+@functools.partial(jax.jit, static_argnames=("category",))
+def _surface_sdf(verts_o, edges, params, *, category):
+    """(V,3) object-frame hand vertices -> SDF at the vertices and edge samples (V+3E,)."""
+    return object_sdf(category, params, surface_samples(verts_o, edges))
+
+
+@jax.jit
+def _posed_hand(model, variables, palm):
+    """The optimised hand's vertices (V,3), full pose (45,), palm centre (3,) and oRh (3,3):
+    one compiled program (op by op, its many small compilations took ~3 s)."""
     out = mano_forward(model, variables["pca"], variables["betas"], use_pca=True,
                        flat_hand_mean=False)
-    hand_pose = np.asarray(full_hand_pose(model, variables["pca"], use_pca=True,
-                                          flat_hand_mean=False))
-    centre = np.asarray(jnp.mean(out.vertices[palm], axis=0), np.float64)
-    rot = np.asarray(axis_angle_to_matrix(variables["orient"]), np.float64)
+    pose = full_hand_pose(model, variables["pca"], use_pca=True, flat_hand_mean=False)
+    return (out.vertices, pose, jnp.mean(out.vertices[palm], axis=0),
+            axis_angle_to_matrix(variables["orient"]))
+
+
+def _finish(model, category, params, variables, palm, edges) -> Grasp:
+    verts, hand_pose, centre, rot = (np.asarray(x, np.float64)
+                                     for x in _posed_hand(model, variables, palm))
     o_t = np.asarray(variables["position"], np.float64) - rot @ centre
     oTh = np.eye(4)
     oTh[:3, :3], oTh[:3, 3] = rot, o_t
     hTo = np.linalg.inv(oTh)
-    verts_o = apply_to_points(oTh, np.asarray(out.vertices, np.float64))
-    d_all = np.asarray(object_sdf(category, params, surface_samples(verts_o, edges)))
+    verts_o = apply_to_points(oTh, verts)
+    d_all = np.asarray(_surface_sdf(jnp.asarray(verts_o, jnp.float32), edges, params,
+                                    category=category))
     d = d_all[:len(verts_o)]
     parts = [np.min(np.abs(d[ids])) for ids in contact_parts(model)]
     parts.append(np.min(np.abs(d[np.asarray(palm)])))
@@ -284,4 +298,3 @@ def _finish(model, category, params, variables, palm, edges) -> Grasp:
                  penetration_mm=float(max(-d_all.min(), 0.0) * 1e3),
                  contacts=int(np.sum(np.asarray(parts) < CONTACT_TOL)),
                  min_distance_mm=float(d_all.min() * 1e3), category=category)
-
