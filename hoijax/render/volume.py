@@ -28,8 +28,9 @@ Conventions:
   first interval starts at t_near and the last ends at t_far (no "infinite" last interval),
   so the deltas of a ray add up to t_far - t_near.
 - Sampling: `num_samples` stratified samples in [t_near, t_far], plus `num_importance`
-  inverse-CDF samples from the coarse pass's weights; sample positions carry no gradient
-  (the coarse pass runs under stop_gradient). The SDF is re-evaluated at all samples.
+  inverse-CDF samples from the coarse samples' weights; sample positions carry no
+  gradient (the proposal reads the coarse values under stop_gradient). The SDF is
+  evaluated once per sample: the coarse values drive the proposal and the rendering.
 """
 import functools
 
@@ -205,12 +206,6 @@ def neus_crossings(sdf, t):
 # --------------------------------------------------------------------- SDF evaluation
 
 
-def _sdf_values(sdf_fn, params, points):
-    """SDF at points (..., 3) -> (...), one vmapped call on single points."""
-    flat = points.reshape(-1, 3)
-    return jax.vmap(lambda x: sdf_fn(params, x))(flat).reshape(points.shape[:-1])
-
-
 def _sdf_and_gradient(sdf_fn, params, points):
     """SDF and its x-gradient at points (..., 3) -> ((...), (..., 3))."""
     flat = points.reshape(-1, 3)
@@ -224,25 +219,35 @@ def _ray_points(origins, directions, t):
     return origins[:, None, :] + t[..., None] * directions[:, None, :]
 
 
-def _importance_samples(sdf_fn, params, beta, origins, directions, t, t_near, t_far, u):
-    """Coarse pass (no gradient) and hierarchical resampling.
+def _importance_samples(sdf, beta, t, t_near, t_far, u):
+    """Hierarchical resampling from the coarse pass (no gradient).
 
-    t (N, S) coarse samples, u (N, I) jitter in [0, 1) (sample j uses the quantile
-    (j + u_j) / I) -> merged sorted samples (N, S + I). Whatever `surface` renders, the
-    proposal is VolSDF's density at a softness of at least half the sample spacing: it
-    puts mass on every sample near the surface (NeuS weights only decreasing intervals,
-    and miss a 2 mm blade that lies between two coarse samples at equal distance), and a
-    sharp surface between two coarse samples (a thin part, a grazing ray) still draws
-    fine samples.
+    sdf, t (N, S) the field at the coarse samples, u (N, I) jitter in [0, 1) (sample j
+    uses the quantile (j + u_j) / I) -> the fine samples t (N, I), unsorted. Whatever
+    `surface` renders, the proposal is VolSDF's density at a softness of at least half
+    the sample spacing: it puts mass on every sample near the surface (NeuS weights only
+    decreasing intervals, and miss a 2 mm blade that lies between two coarse samples at
+    equal distance), and a sharp surface between two coarse samples (a thin part, a
+    grazing ray) still draws fine samples.
     """
-    params, beta = jax.lax.stop_gradient((params, beta))
-    sdf = _sdf_values(sdf_fn, params, _ray_points(origins, directions, t))
+    sdf, beta = jax.lax.stop_gradient((sdf, beta))
     spacing = (t_far - t_near) / t.shape[-1]
     coarse_beta = jnp.maximum(beta, 0.5 * spacing)[:, None]
     weights = surface_weights(sdf, t, t_near, t_far, coarse_beta, "volsdf")
     u = (jnp.arange(u.shape[-1], dtype=u.dtype) + u) / u.shape[-1]  # Stratified in [0, 1).
-    t_fine = sample_pdf(*dilate_weights(t, t_near, t_far, weights), u)
-    return jax.lax.stop_gradient(jnp.sort(jnp.concatenate([t, t_fine], axis=-1), axis=-1))
+    return jax.lax.stop_gradient(sample_pdf(*dilate_weights(t, t_near, t_far, weights), u))
+
+
+def _merge_sorted(t, t_fine, *values):
+    """The coarse and fine samples merged in order of t: t (N, S), t_fine (N, I), and
+    per-sample values (N, S, ...) and (N, I, ...) in pairs -> (N, S + I, ...) each."""
+    order = jnp.argsort(jnp.concatenate([t, t_fine], axis=-1), axis=-1)
+    out = [jnp.take_along_axis(jnp.concatenate([t, t_fine], axis=-1), order, axis=-1)]
+    for coarse, fine in zip(values[::2], values[1::2]):
+        both = jnp.concatenate([coarse, fine], axis=1)
+        index = order.reshape(order.shape + (1,) * (both.ndim - 2))
+        out.append(jnp.take_along_axis(both, index, axis=1))
+    return out
 
 
 def _to_camera(sdf_to_camera, points, normals):
@@ -268,11 +273,15 @@ def _render_rays(sdf_fn, consts, rays, *, near_min, surface):
     origins, directions, u_coarse, u_fine = rays
     t_near, t_far, hit = ray_sphere_interval(origins, directions, center, radius, near_min)
     t = jax.lax.stop_gradient(stratified_samples(t_near, t_far, u_coarse))
+    sdf, grad = _sdf_and_gradient(sdf_fn, params, _ray_points(origins, directions, t))
     if u_fine.shape[-1] > 0:
-        t = _importance_samples(sdf_fn, params, beta, origins, directions, t, t_near,
-                                t_far, u_fine)
+        # The coarse samples' values (differentiable) also drive the resampling, so the
+        # field is evaluated once per sample, not a second time for the proposal.
+        t_fine = _importance_samples(sdf, beta, t, t_near, t_far, u_fine)
+        sdf_fine, grad_fine = _sdf_and_gradient(sdf_fn, params,
+                                                _ray_points(origins, directions, t_fine))
+        t, sdf, grad = _merge_sorted(t, t_fine, sdf, sdf_fine, grad, grad_fine)
     points = _ray_points(origins, directions, t)
-    sdf, grad = _sdf_and_gradient(sdf_fn, params, points)
     weights = surface_weights(sdf, t, t_near, t_far, beta, surface)
     weights = jnp.where(hit[:, None], weights, 0.0)
     normals = safe_normalize(grad)
