@@ -10,7 +10,10 @@ Time (2 shared CPU cores under a load average of about 15, warm compilation cach
 reconstruct.ipynb 192 s (a 3-frame synthetic clip 45 s, the 2-clip fit on 2 devices 66 s,
 outputs and metrics 71 s), train_prior_tpu.ipynb 165 s (data 27 s, 4 training steps with
 an evaluation 50 s, the reconstruction with the new prior 82 s); under a load of about 5:
-two_hands.ipynb 78 s, grasp.ipynb 56 s.
+two_hands.ipynb 78 s, grasp.ipynb 56 s. In the whole suite from an empty compilation cache
+(two workers, idle 2-core CPU): train_prior_tpu.ipynb 249 s (the 3D prior's part, with
+its tiny autoencoder and a generate run, ~115 s of it), reconstruct.ipynb 114 s,
+grasp.ipynb 70 s, two_hands.ipynb 30 s.
 """
 import ast
 import glob
@@ -54,6 +57,14 @@ DATA_OVERRIDES = {{"categories": ["bottle"], "objects_per_category": 2, "views_p
 NUM_STEPS = 4
 BATCH_SIZE = 8
 EVAL_EVERY = 4
+GRID_CONFIG = "tiny"
+GRID_STEPS = 2
+GRID_BATCH_SIZE = 4
+GRID_DATA_VARIANT = "placements"
+GRID_DATA_OVERRIDES = {{"categories": ["bottle"], "objects_per_category": 3,
+                       "jitters_per_grasp": 2, "resolution": 16, "field_resolution": 4}}
+GRID_AUTOENCODER = "train"
+GRID_SAMPLE_FLAGS = ["--num=1", "--ddim_steps=2", "--fit_steps=2"]
 RECON_CLIPS = [{user_clip!r}]
 RECON_CONFIG = "tiny"
 RECON_STEPS = 2
@@ -88,8 +99,10 @@ EXPECTED = {
               ("of 1 samples with an object surface", 1)],
     "two_hands": [("<img", 2), ("srcdoc=", 1), ("| anti-penetration on | ", 1),
                   ("| anti-penetration off | ", 1), ("wrote out/samples.npz", 1)],
-    "train_prior_tpu": [("<img", 2), ("<video", 1), ("mesh {'data': 2}", 1),
-                        ("images/s on 2 cpu devices", 1), ("exported run/prior", 1)],
+    "train_prior_tpu": [("<img", 4), ("<video", 1), ("mesh {'data': 2}", 1),
+                        ("images/s on 2 cpu devices", 1), ("exported run/prior", 1),
+                        ("grid prior: 2 steps", 1), ("grids/s on 2 cpu devices", 1),
+                        ("sampled 1 grids", 1)],
 }
 
 
