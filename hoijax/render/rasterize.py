@@ -29,8 +29,9 @@ Conventions: vertices are in the camera frame (OpenCV: x right, y down, z forwar
 K in pixels, the centre of pixel (row i, column j) at (u, v) = (j, i); `sigma` is in pixels.
 `sigma=0` is the hard mode: coverage is the inside test and, with `faces_per_pixel=1`, the
 output equals a plain z-buffer (`zbuffer`: that render from the host, for ground-truth
-masks and evaluation, the splat selection's pool sized per view). Faces with a vertex closer than `znear` (behind the camera)
-and degenerate faces are never selected, so they cannot produce NaN or Inf.
+masks and evaluation, the splat selection's pool sized per view). Faces with a vertex
+closer than `znear` (behind the camera) and degenerate faces are never selected, so they
+cannot produce NaN or Inf.
 """
 from __future__ import annotations
 
