@@ -7,13 +7,14 @@ import jax
 
 
 def enable_compilation_cache(path: str | None = None) -> str:
-    """Turns on JAX's persistent compilation cache (default ~/.cache/hoijax/jax).
+    """Turns on JAX's persistent compilation cache (default $HOIJAX_JAX_CACHE, or
+    ~/.cache/hoijax/jax when that is unset or empty).
 
     Later runs of the same programs skip XLA compilation, which dominates short CPU runs.
     Returns the cache folder.
     """
-    path = path or os.environ.get("HOIJAX_JAX_CACHE",
-                                  os.path.expanduser("~/.cache/hoijax/jax"))
+    path = (path or os.environ.get("HOIJAX_JAX_CACHE")
+            or os.path.expanduser("~/.cache/hoijax/jax"))
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
