@@ -246,6 +246,20 @@ def splat_window(radius: float, image_size, face_px=None) -> int:
     return int(math.ceil(2 * radius)) + 1 + int(face_px)
 
 
+def _window_grids(tri_uv, valid, image_size, radius, window):
+    """Each face's blurred, image-clipped pixel box: its first pixel centre lo (F,2) (u,v)
+    and how many window x window squares cover it along u and v (F,2) int (0: off screen
+    or invalid)."""
+    h, w = image_size
+    top = jnp.array([w - 1, h - 1], jnp.float32)
+    lo = jnp.clip(jnp.ceil(tri_uv.min(axis=1) - radius), 0.0, top)  # (F,2) pixel centres
+    hi = jnp.clip(jnp.floor(tri_uv.max(axis=1) + radius), -1.0, top)
+    onscreen = valid & jnp.all(hi >= lo, axis=-1) & jnp.all(tri_uv.max(1) + radius >= 0, -1)
+    onscreen &= jnp.all(tri_uv.min(axis=1) - radius <= top, axis=-1)
+    grid = jnp.where(onscreen[:, None], jnp.ceil((hi - lo + 1) / window), 0).astype(jnp.int32)
+    return lo, grid
+
+
 def _face_windows(tri_uv, valid, image_size, radius, window, num_windows):
     """Cuts every face's blurred, image-clipped pixel box into window x window squares.
 
@@ -254,13 +268,7 @@ def _face_windows(tri_uv, valid, image_size, radius, window, num_windows):
     shape). Returns per window its face id (num_windows,), origin (num_windows,2) (u,v) in
     pixels, a flag for windows in use, and the number of windows beyond the pool (dropped).
     """
-    h, w = image_size
-    top = jnp.array([w - 1, h - 1], jnp.float32)
-    lo = jnp.clip(jnp.ceil(tri_uv.min(axis=1) - radius), 0.0, top)  # (F,2) pixel centres
-    hi = jnp.clip(jnp.floor(tri_uv.max(axis=1) + radius), -1.0, top)
-    onscreen = valid & jnp.all(hi >= lo, axis=-1) & jnp.all(tri_uv.max(1) + radius >= 0, -1)
-    onscreen &= jnp.all(tri_uv.min(axis=1) - radius <= top, axis=-1)
-    grid = jnp.where(onscreen[:, None], jnp.ceil((hi - lo + 1) / window), 0).astype(jnp.int32)
+    lo, grid = _window_grids(tri_uv, valid, image_size, radius, window)
     count = grid[:, 0] * grid[:, 1]  # (F,) windows per face
     starts = jnp.cumsum(count) - count
     fid = jnp.repeat(jnp.arange(tri_uv.shape[0]), count, total_repeat_length=num_windows)
@@ -525,27 +533,20 @@ def _hard_render(verts, faces, K, *, image_size, selection, cull_backfaces, num_
                      num_windows=num_windows)
 
 
-def _splat_pool(verts, faces, K, image_size, cull_backfaces, znear=1e-2) -> int:
-    """The splat windows a hard render of this mesh needs (computed on the host, as
-    `_face_windows` cuts them), rounded up to a power of two so that a mesh seen from
-    several cameras shares one compiled program."""
-    v = np.asarray(verts, np.float64)
-    f = np.asarray(faces)
-    z = v[:, 2]
-    uv = (v[:, :2] / np.where(np.abs(z) < 1e-6, 1e-6, z)[:, None]) @ np.asarray(K)[:2, :2].T \
-        + np.asarray(K)[:2, 2]
-    tri = uv[f]
-    area = _cross2(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    valid = np.all(z[f] > znear, axis=-1) & (np.abs(area) > TINY_AREA)
-    if cull_backfaces:
-        valid &= area < 0
-    top = np.array(image_size[::-1], np.float64) - 1
-    lo = np.clip(np.ceil(tri.min(axis=1)), 0.0, top)
-    hi = np.clip(np.floor(tri.max(axis=1)), -1.0, top)
-    window = splat_window(0.0, image_size)
-    grid = np.where((valid & np.all(hi >= lo, axis=-1))[:, None],
-                    np.ceil((hi - lo + 1) / window), 0)
-    return 1 << int(np.ceil(np.log2(max(grid.prod(axis=-1).sum() + 64, 256))))
+@functools.partial(jax.jit, static_argnames=("image_size", "cull_backfaces"))
+def _windows_needed(verts, faces, K, *, image_size, cull_backfaces, znear=1e-2):
+    """The splat windows a hard render of this mesh needs (as `_face_windows` cuts them)."""
+    tri_uv, _, valid = _face_screen_data(verts, faces, K, znear, cull_backfaces)
+    _, grid = _window_grids(tri_uv, valid, image_size, 0.0, splat_window(0.0, image_size))
+    return jnp.sum(grid[:, 0] * grid[:, 1])
+
+
+def _splat_pool(verts, faces, K, image_size, cull_backfaces) -> int:
+    """`_windows_needed`, rounded up to a power of two so that a mesh seen from several
+    cameras shares one compiled program."""
+    needed = int(_windows_needed(verts, faces, K, image_size=image_size,
+                                 cull_backfaces=cull_backfaces))
+    return 1 << int(np.ceil(np.log2(max(needed + 64, 256))))
 
 
 def zbuffer(verts, faces, K, image_size, *, closed=None) -> dict:

@@ -241,8 +241,9 @@ def _importance_samples(sdf, beta, t, t_near, t_far, u):
 def _merge_sorted(t, t_fine, *values):
     """The coarse and fine samples merged in order of t: t (N, S), t_fine (N, I), and
     per-sample values (N, S, ...) and (N, I, ...) in pairs -> (N, S + I, ...) each."""
-    order = jnp.argsort(jnp.concatenate([t, t_fine], axis=-1), axis=-1)
-    out = [jnp.take_along_axis(jnp.concatenate([t, t_fine], axis=-1), order, axis=-1)]
+    t_all = jnp.concatenate([t, t_fine], axis=-1)
+    order = jnp.argsort(t_all, axis=-1)
+    out = [jnp.take_along_axis(t_all, order, axis=-1)]
     for coarse, fine in zip(values[::2], values[1::2]):
         both = jnp.concatenate([coarse, fine], axis=1)
         index = order.reshape(order.shape + (1,) * (both.ndim - 2))
