@@ -242,7 +242,8 @@ SHARDED = textwrap.dedent("""
     from hoijax.diffusion import export, trainer
     from hoijax.diffusion.schedules import make_schedule
     from hoijax.models.text import category_tokens
-    from hoijax.runtime import repo_config
+    from hoijax.runtime import enable_compilation_cache, repo_config
+    enable_compilation_cache()
     config = repo_config("prior.py", "tiny")
     config.batch_size = 8
     denoise, params = trainer.init_model(config)

@@ -30,7 +30,7 @@ from flax import traverse_util
 from hoijax.diffusion import trainer
 from hoijax.diffusion.schedules import Schedule, make_schedule
 from hoijax.models.text import category_tokens
-from hoijax.models.unet import create_denoiser, make_denoise_fn
+from hoijax.models.unet import denoiser_graphdef, make_denoise_fn
 
 DEFAULT_PRIOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                              "assets", "prior")
@@ -180,6 +180,6 @@ def load_prior(path: str | None = None) -> Prior:
     config, params, categories = read_prior_folder(
         path or DEFAULT_PRIOR, REQUIRED_FILES, "a prior folder is written by "
         "hoijax.diffusion.export (python -m hoijax.train_prior exports WORKDIR/prior)")
-    graphdef, _ = jax.eval_shape(lambda: create_denoiser(config.model, jax.random.key(0)))
+    graphdef = denoiser_graphdef(config.model)
     schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps)
     return Prior(config, make_denoise_fn(graphdef), params, categories, schedule)

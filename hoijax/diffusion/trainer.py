@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import nnx
 
 from hoijax import parallel
 from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
@@ -80,8 +79,8 @@ def make_optimizer(optim, num_steps):
 
 def init_model(config):
     """-> (denoise fn, initial pure-dict params)."""
-    graphdef, state = create_denoiser(config.model, jax.random.key(config.seed))
-    return make_denoise_fn(graphdef), nnx.to_pure_dict(state)
+    graphdef, params = create_denoiser(config.model, jax.random.key(config.seed))
+    return make_denoise_fn(graphdef), params
 
 
 def init_state(params, tx) -> dict:

@@ -13,7 +13,7 @@ Use it through the pure function (docs/design.md section 10):
     denoise = make_denoise_fn(graphdef)
     out = denoise(params, x_t, t, cond)   # cond = {"hand": (B,H,W,7), "tokens": (B,L)}
 
-`params` is a plain pytree (an `nnx.State`) that jits, shards and checkpoints.
+`params` is a plain pytree (a pure dict of arrays) that jits, shards and checkpoints.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from hoijax.models.build import init_module, module_graphdef
 from hoijax.models.text import MultiHeadAttention, TextEncoder
 from hoijax.render.geometry_images import NUM_HAND_CHANNELS, NUM_OBJECT_CHANNELS
 
@@ -180,9 +181,13 @@ class UNet(nnx.Module):
 
 
 def create_denoiser(config, key):
-    """-> (graphdef, params): the UNet's static structure and its parameter pytree."""
-    model = UNet(config, rngs=nnx.Rngs(params=key))
-    return nnx.split(model)
+    """-> (graphdef, params): the UNet's static structure and its parameters (pure dict)."""
+    return init_module(lambda rngs: UNet(config, rngs=rngs), key)
+
+
+def denoiser_graphdef(config):
+    """The UNet's graphdef alone (no parameters computed): for loading saved ones."""
+    return module_graphdef(lambda rngs: UNet(config, rngs=rngs))
 
 
 def make_denoise_fn(graphdef):

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from hoijax.models.build import init_module
 from hoijax.models.text import TextEncoder
 from hoijax.models.unet import AttentionBlock, _groups, timestep_embedding
 from hoijax.models.vqvae import Conv3D, upsample
@@ -141,8 +142,7 @@ class UNet3D(nnx.Module):
 
 def create_denoiser(config, key):
     """-> (graphdef, params pure dict)."""
-    graphdef, state = nnx.split(UNet3D(config, rngs=nnx.Rngs(params=key)))
-    return graphdef, nnx.to_pure_dict(state)
+    return init_module(lambda rngs: UNet3D(config, rngs=rngs), key)
 
 
 def make_denoise_fn(graphdef):

@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from hoijax.models.build import init_module
+
 
 def _groups(channels):
     return math.gcd(8, channels)
@@ -221,8 +223,7 @@ class VQFns:
 
 def create_vqvae(config, key):
     """-> (graphdef, params pure dict)."""
-    graphdef, state = nnx.split(VQVAE(config, rngs=nnx.Rngs(params=key)))
-    return graphdef, nnx.to_pure_dict(state)
+    return init_module(lambda rngs: VQVAE(config, rngs=rngs), key)
 
 
 def make_vqvae_fns(graphdef, beta=0.25):

@@ -24,6 +24,7 @@ import optax
 import scipy.linalg
 from flax import nnx
 
+from hoijax.models.build import init_module
 from hoijax.twohand import representation as rep
 
 NUM_POINTS = 128  # per hand (CPU budget; 2 x 128 points per pair)
@@ -129,9 +130,8 @@ class PointNet(nnx.Module):
 def train_feature_net(clouds, labels, num_classes, *, steps=300, batch=32, lr=2e-3, seed=0):
     """Trains the PointNet classifier; returns (graphdef, params, final accuracy on the
     training clouds)."""
-    net = PointNet(num_classes, rngs=nnx.Rngs(params=jax.random.key(seed)))
-    graphdef, params = nnx.split(net)
-    params = nnx.to_pure_dict(params)
+    graphdef, params = init_module(lambda rngs: PointNet(num_classes, rngs=rngs),
+                                   jax.random.key(seed))
     tx = optax.adam(lr)
     opt = tx.init(params)
 

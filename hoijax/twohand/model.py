@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from hoijax.models.build import init_module, module_graphdef
+
 
 def timestep_embedding(t, dim: int):
     """Sinusoidal embedding (B,) -> (B,dim)."""
@@ -87,11 +89,17 @@ class TwoHandDenoiser(nnx.Module):
 
 def create_denoiser(model_config, x_dim: int, cond_dim: int, num_objects: int, key):
     """-> (graphdef, pure-dict params)."""
-    c = model_config
-    net = TwoHandDenoiser(x_dim, cond_dim, c.width, c.depth, c.heads, c.mlp_width,
-                          c.mlp_depth, num_objects, rngs=nnx.Rngs(params=key))
-    graphdef, state = nnx.split(net)
-    return graphdef, nnx.to_pure_dict(state)
+    return init_module(_builder(model_config, x_dim, cond_dim, num_objects), key)
+
+
+def denoiser_graphdef(model_config, x_dim: int, cond_dim: int, num_objects: int):
+    """The graphdef alone (no parameters computed): for loading saved ones."""
+    return module_graphdef(_builder(model_config, x_dim, cond_dim, num_objects))
+
+
+def _builder(c, x_dim, cond_dim, num_objects):
+    return lambda rngs: TwoHandDenoiser(x_dim, cond_dim, c.width, c.depth, c.heads,
+                                        c.mlp_width, c.mlp_depth, num_objects, rngs=rngs)
 
 
 def make_denoise_fn(graphdef):

@@ -76,7 +76,7 @@ def export_prior(workdir: str, out_dir: str, params: dict, step: int) -> None:
 
 def load_two_hand_prior(path: str | None = None) -> TwoHandPrior:
     """Loads a prior folder (default: the shipped hoijax/assets/two_hand_prior)."""
-    from hoijax.twohand.model import create_denoiser, make_denoise_fn
+    from hoijax.twohand.model import denoiser_graphdef, make_denoise_fn
     from hoijax.twohand.train import OBJECTS, dims, make_schedule
     path = path or DEFAULT
     config, params, _ = read_prior_folder(
@@ -84,7 +84,6 @@ def load_two_hand_prior(path: str | None = None) -> TwoHandPrior:
         "hoijax.train_prior --config=configs/two_hand_prior.py")
     with np.load(os.path.join(path, "normalizer.npz")) as f:
         mean, std = f["mean"], f["std"]
-    graphdef, _ = jax.eval_shape(lambda: create_denoiser(
-        config.model, dims(config.mode), 64, len(OBJECTS) - 1, jax.random.key(0)))
+    graphdef = denoiser_graphdef(config.model, dims(config.mode), 64, len(OBJECTS) - 1)
     return TwoHandPrior(config, make_denoise_fn(graphdef), params, mean, std,
                         make_schedule(config.diffusion))
