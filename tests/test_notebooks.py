@@ -11,9 +11,10 @@ reconstruct.ipynb 192 s (a 3-frame synthetic clip 45 s, the 2-clip fit on 2 devi
 outputs and metrics 71 s), train_prior_tpu.ipynb 165 s (data 27 s, 4 training steps with
 an evaluation 50 s, the reconstruction with the new prior 82 s); under a load of about 5:
 two_hands.ipynb 78 s, grasp.ipynb 56 s. In the whole suite from an empty compilation cache
-(two workers, idle 2-core CPU): train_prior_tpu.ipynb 249 s (the 3D prior's part, with
-its tiny autoencoder and a generate run, ~115 s of it), reconstruct.ipynb 114 s,
-grasp.ipynb 70 s, two_hands.ipynb 30 s.
+(two workers, idle 2-core CPU): train_prior_tpu.ipynb 193 s (alone: 2D data 9 s, 2D
+training 43 s, the 3D part with its tiny autoencoder 58 s, the generate run 14 s, the
+reconstruction 37 s; about 108 s of it XLA compilation), reconstruct.ipynb 93 s,
+grasp.ipynb 59 s, two_hands.ipynb 27 s.
 """
 import ast
 import glob
