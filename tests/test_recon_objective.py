@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hoijax import parallel
 from hoijax.geometry.transforms import make_transform
 from hoijax.models.sdf import fit_sphere, init_sdf, sdf_value
 from hoijax.models.text import tokenize
@@ -116,24 +117,33 @@ def test_prior_parameters_are_an_argument_of_the_compiled_step(standin_right, ti
                                                                tiny_prior, tiny_grid_prior,
                                                                prepared):
     """Both priors' parameters (2D and 3D) are arguments: one compiled step serves two
-    parameter sets of each, with the SDS terms switched on and off at run time."""
+    parameter sets of each, with the SDS terms switched on and off at run time. (The
+    inputs are placed as `fit_clips` places them, so this is the program of
+    test_reconstruct_smoke's both-priors fit: the persistent cache compiles it once.)"""
     data, params = prepared
     config = copy.deepcopy(tiny_config)
     config.loss.sds_grid = 0.01
     priors = Priors(tiny_prior, tiny_grid_prior)
     tx = scene_optimizer(config.optim.lr)
-    stack = lambda tree: jax.tree.map(lambda x: jnp.asarray(x)[None], tree)  # noqa: E731
+    mesh = parallel.data_mesh()
+    stack = lambda tree: jax.device_put(  # noqa: E731  (new buffers: the step donates)
+        jax.tree.map(lambda x: jnp.asarray(x)[None], tree), parallel.batch_sharded(mesh))
+    data = stack(data)
+
+    def fresh():
+        stacked = stack(params)
+        return jax.device_put(dict(params=stacked, opt_state=jax.vmap(tx.init)(stacked)),
+                              parallel.batch_sharded(mesh))
     step = make_step(standin_right, priors, obj.Objective.from_config(config), tx,
                      with_sds=True)
     sds = []
     for shift in (0.0, 0.05):  # (the untrained priors' last layers are zero: shift)
-        prior_params = jax.tree.map(lambda x: x + shift, priors.params())
-        state = dict(params=stack(params), opt_state=jax.vmap(tx.init)(stack(params)))
-        _, terms, _ = step(state, stack(data), prior_params, jax.random.key(0), 1, True)
+        prior_params = parallel.replicate(
+            jax.tree.map(lambda x: x + shift, priors.params()), mesh)
+        _, terms, _ = step(fresh(), data, prior_params, jax.random.key(0), 1, True)
         sds.append((float(terms["sds"][0]), float(terms["sds_grid"][0])))
     assert sds[0][0] != sds[1][0] and sds[0][1] != sds[1][1]  # new parameters used ...
-    state = dict(params=stack(params), opt_state=jax.vmap(tx.init)(stack(params)))
-    _, terms, _ = step(state, stack(data), prior_params, jax.random.key(0), 2, False)
+    _, terms, _ = step(fresh(), data, prior_params, jax.random.key(0), 2, False)
     assert float(terms["sds"][0]) == 0.0 and float(terms["sds_grid"][0]) == 0.0  # off ...
     assert step._cache_size() == 1  # ... all by the same compiled program
 
