@@ -126,14 +126,17 @@ def test_prior_parameters_are_an_argument_of_the_compiled_step(standin_right, ti
     priors = Priors(tiny_prior, tiny_grid_prior)
     tx = scene_optimizer(config.optim.lr)
     mesh = parallel.data_mesh()
-    stack = lambda tree: jax.device_put(  # noqa: E731  (new buffers: the step donates)
-        jax.tree.map(lambda x: jnp.asarray(x)[None], tree), parallel.batch_sharded(mesh))
-    data = stack(data)
+
+    def stack(tree):  # new buffers each time: the step donates its state
+        return jax.device_put(jax.tree.map(lambda x: jnp.asarray(x)[None], tree),
+                              parallel.batch_sharded(mesh))
 
     def fresh():
         stacked = stack(params)
         return jax.device_put(dict(params=stacked, opt_state=jax.vmap(tx.init)(stacked)),
                               parallel.batch_sharded(mesh))
+
+    data = stack(data)
     step = make_step(standin_right, priors, obj.Objective.from_config(config), tx,
                      with_sds=True)
     sds = []
