@@ -45,7 +45,7 @@ NUM_FRAMES = 3
 USER_CLIPS = {user_clip!r}
 CONFIG = "tiny"
 NUM_STEPS = 2
-CONFIG_OVERRIDES = {{"sds.warmup": 0, "sds.every": 1}}  # one step program to compile
+CONFIG_OVERRIDES = {{"sds.warmup": 0, "sds.every": 1}}  # the SDS branch runs in CI
 OUT = "out"
 CPU_DEVICES = 2
 """
@@ -69,7 +69,7 @@ GRID_SAMPLE_FLAGS = ["--num=1", "--ddim_steps=2", "--fit_steps=2"]
 RECON_CLIPS = [{user_clip!r}]
 RECON_CONFIG = "tiny"
 RECON_STEPS = 2
-RECON_OVERRIDES = {{"sds.warmup": 0, "sds.every": 1}}  # one step program to compile
+RECON_OVERRIDES = {{"sds.warmup": 0, "sds.every": 1}}  # the SDS branch runs in CI
 CPU_DEVICES = 2
 """
     if name == "grasp":
