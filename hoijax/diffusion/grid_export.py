@@ -94,8 +94,8 @@ def export_autoencoder(workdir, out_dir, vq, params, train_grids, manifest, step
 
 def load_autoencoder(path: str) -> Autoencoder:
     """Loads an autoencoder folder (raises FileNotFoundError naming a missing file)."""
+    from hoijax.models.build import module_graphdef
     from hoijax.models.vqvae import VQVAE, make_vqvae_fns
-    from flax import nnx
     for name in ("params.npz", "config.json", LATENT_FILE):
         if not os.path.isfile(os.path.join(path, name)):
             raise FileNotFoundError(f"{os.path.join(path, name)}: missing; an autoencoder "
@@ -107,8 +107,7 @@ def load_autoencoder(path: str) -> Autoencoder:
         latent = json.load(f)
     with np.load(os.path.join(path, "params.npz")) as data:
         params = unflatten_params(dict(data))
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: VQVAE(config.model,
-                                                         rngs=nnx.Rngs(params=0))))
+    graphdef = module_graphdef(lambda rngs: VQVAE(config.model, rngs=rngs))
     half_extent = latent.get("half_extent")
     if half_extent is None:  # folders exported before latent.json carried it
         with open(os.path.join(path, "training.json")) as f:
@@ -175,15 +174,13 @@ def export_grid_prior(workdir, out_dir, params, manifest, step, autoencoder_dir)
 def load_grid_prior(path: str | None = None) -> GridPrior:
     """Loads a grid prior folder (default: the shipped hoijax/assets/grid_prior). Raises
     FileNotFoundError naming the missing file."""
-    from flax import nnx
-
+    from hoijax.models.build import module_graphdef
     from hoijax.models.unet3d import UNet3D, make_denoise_fn
     path = path or DEFAULT_GRID_PRIOR
     config, params, categories = read_prior_folder(
         path, ("params.npz", "config.json", "categories.json"), "a grid prior folder is "
         "written by python -m hoijax.train_prior --config=configs/grid_prior.py")
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: UNet3D(config.model,
-                                                          rngs=nnx.Rngs(params=0))))
+    graphdef = module_graphdef(lambda rngs: UNet3D(config.model, rngs=rngs))
     schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps)
     return GridPrior(config, make_denoise_fn(graphdef), params, categories, schedule,
                      load_autoencoder(os.path.join(path, "autoencoder")))
