@@ -2,6 +2,14 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # tests define CPU behaviour; no TPU probing
+# LLVM at -O1 instead of XLA's default -O3: half of a cold suite is XLA compilation, and
+# -O1 cuts the suite by ~11 % (787 -> 701 s cold, idle 2-core CPU; suite_time.md) with every
+# test passing. Kept in os.environ, so subprocesses and notebook kernels compile the same
+# way. Not -O0: at that level XLA's CPU backend returned NaNs in four tests. Set XLA_FLAGS
+# yourself to test at another level; the CLI, benchmarks and notebooks use XLA's default.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_backend_optimization_level=1").strip()
 
 import pytest  # noqa: E402
 
@@ -32,13 +40,8 @@ def standin_left():
 # a 3-frame 48x48 synthetic clip and the `tiny` config (a few steps at 32x32).
 @pytest.fixture(scope="session")
 def tiny_prior():
-    from hoijax.diffusion.export import Prior
-    from hoijax.diffusion.schedules import make_schedule
-    from hoijax.diffusion.trainer import init_model
-    from hoijax.runtime import repo_config
-    config = repo_config("prior.py", "tiny")
-    denoise, params = init_model(config)
-    return Prior(config, denoise, params, ["bottle"], make_schedule())
+    from tests.tiny_priors import make_tiny_prior
+    return make_tiny_prior()
 
 
 @pytest.fixture(scope="session")
@@ -53,26 +56,11 @@ def tiny_clip(standin_right, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from hoijax.runtime import repo_config
-    config = repo_config("reconstruct.py", "tiny")
-    config.sds.focal_factor = 2.0
-    return config
+    from tests.tiny_priors import tiny_config
+    return tiny_config()
 
 
 @pytest.fixture(scope="session")
 def tiny_grid_prior():
-    """An untrained tiny 3D grid prior (16^3 grids, 4^3 latent) with its autoencoder."""
-    import jax
-
-    from hoijax.diffusion.grid_export import Autoencoder, GridPrior
-    from hoijax.diffusion.grid_trainer import init_model
-    from hoijax.diffusion.schedules import make_schedule
-    from hoijax.models.vqvae import create_vqvae, make_vqvae_fns
-    from hoijax.runtime import repo_config
-    ae_config = repo_config("grid_autoencoder.py", "tiny")
-    graphdef, ae_params = create_vqvae(ae_config.model, jax.random.key(0))
-    ae = Autoencoder(ae_config, make_vqvae_fns(graphdef, ae_config.model.commitment),
-                     ae_params, 1.0, 0.75)
-    config = repo_config("grid_prior.py", "tiny")
-    denoise, params = init_model(config)
-    return GridPrior(config, denoise, params, ["bottle"], make_schedule(), ae)
+    from tests.tiny_priors import make_tiny_grid_prior
+    return make_tiny_grid_prior()

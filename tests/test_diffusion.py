@@ -2,6 +2,7 @@
 export and loading."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ from hoijax.diffusion.schedules import make_schedule, predict_x0_eps, q_sample
 from hoijax.diffusion.sds import annealed_max_t, latent_sds_loss, sds_loss
 from hoijax.models import text
 from hoijax.runtime import cpu_devices_env, repo_config
+from tests.params_noise import randomised
 
 SIZE = 16
 
@@ -30,12 +32,6 @@ def tiny():
     return config, jax.jit(denoise), params
 
 
-def _randomised(params, seed=1):
-    """Params with every leaf perturbed, so zero-initialised outputs become non-zero."""
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    return jax.tree.unflatten(tree, [x + 0.05 * jax.random.normal(k, x.shape)
-                                     for x, k in zip(leaves, keys)])
 
 
 def _cond(batch, categories=("mug",)):
@@ -68,7 +64,7 @@ def test_unet_shapes_dtypes_and_prompt_paths(tiny):
     assert out.dtype == jnp.float32
     # Zero-initialised output layer: the untrained network predicts exactly zero noise.
     assert float(jnp.abs(out).max()) == 0.0
-    noisy = _randomised(params)
+    noisy = randomised(params)
     with_prompt = denoise(noisy, x, t, cond)
     null = dict(cond, tokens=jnp.asarray(np.repeat(text.tokenize("")[None], 2, 0)))
     without = denoise(noisy, x, t, null)
@@ -77,7 +73,7 @@ def test_unet_shapes_dtypes_and_prompt_paths(tiny):
     bf16 = ml_collections.ConfigDict(config.to_dict())
     bf16.model.dtype = "bfloat16"
     denoise16, params16 = trainer.init_model(bf16)
-    out16 = jax.jit(denoise16)(_randomised(params16), x, t, cond)
+    out16 = jax.jit(denoise16)(randomised(params16), x, t, cond)
     assert out16.dtype == jnp.float32 and np.all(np.isfinite(out16))
 
 
@@ -101,7 +97,7 @@ def test_schedule_forward_process_and_inversions():
 
 def test_ddim_sampler_is_deterministic_by_seed(tiny):
     config, denoise, params = tiny
-    params = _randomised(params)
+    params = randomised(params)
     s = make_schedule()
     null = jnp.asarray(text.tokenize(""))
     run = jax.jit(lambda key: ddim_sample(denoise, params, s, _cond(2), null, key,
@@ -204,7 +200,15 @@ def _train_config(workdir, num_steps):
 def test_train_checkpoint_and_resume_continue_the_run(tmp_path):
     data = _random_data()
     straight = trainer.train(_train_config(tmp_path / "a", 5), data, progress=False)
-    trainer.train(_train_config(tmp_path / "b", 3), data, progress=False)
+    # b: the same run killed after its step-3 checkpoint (a's folder without the step-5
+    # checkpoint and the metric lines after step 3). Rerun, it resumes from step 3 with
+    # the same data order and ends where the uninterrupted run ended. (The same num_steps:
+    # the same learning-rate schedule, and the same compiled step.)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "b" / "checkpoints" / "5")
+    lines = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "b" / "metrics.jsonl").write_text("".join(
+        line for line in lines if json.loads(line)["step"] <= 3))
     resumed = trainer.train(_train_config(tmp_path / "b", 5), data, progress=False)
     assert int(resumed["step"]) == 5
     losses_a = [m["loss"] for m in trainer.read_metrics(str(tmp_path / "a"))]
@@ -232,7 +236,7 @@ def test_train_refuses_non_finite_loss(tmp_path):
     data = _random_data()
     data["object"][:] = np.nan
     with pytest.raises(FloatingPointError, match="at step 1"):
-        trainer.train(_train_config(tmp_path, 2), data, progress=False)
+        trainer.train(_train_config(tmp_path, 5), data, progress=False)  # (a's program)
 
 
 SHARDED = textwrap.dedent("""

@@ -3,6 +3,7 @@ end-to-end run through `hoijax.train_prior`'s task dispatch (grid data ->
 autoencoder -> denoiser -> export -> resume -> load), and the shipped prior."""
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -11,13 +12,9 @@ import pytest
 
 from hoijax.diffusion import grid_export, grid_trainer
 from hoijax.runtime import repo_config
+from tests.params_noise import randomised
 
 
-def _randomised(params, seed=1):
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    return jax.tree.unflatten(tree, [x + 0.05 * jax.random.normal(k, x.shape)
-                                     for x, k in zip(leaves, keys)])
 
 
 def test_hand_dropout_and_grouped_loss():
@@ -53,7 +50,8 @@ def test_tiny_run_trains_exports_resumes_and_loads(tiny_data, tmp_path):
     config = repo_config("grid_prior.py", "tiny")
     config.workdir = str(tmp_path / "run")
     config.data.path = tiny_data
-    config.num_steps = 2
+    config.num_steps = 4
+    config.checkpoint_every = 2
     config.eval_every = 2
     run_task(config, None)  # hoijax.train_prior's dispatch: task grid_prior
     out = os.path.join(config.workdir, "grid_prior")
@@ -65,14 +63,22 @@ def test_tiny_run_trains_exports_resumes_and_loads(tiny_data, tmp_path):
     ae_records = [json.loads(line) for line in open(os.path.join(
         config.workdir, "autoencoder_run", "metrics.jsonl"))]
     assert any("held_out/iou" in r for r in ae_records)
-    # A longer run with the same workdir resumes from step 2 (the checkpoint).
-    config.num_steps = 4
+    with np.load(os.path.join(out, "params.npz")) as f:
+        straight = dict(f)
+    # A run killed after its step-2 checkpoint (the step-4 one never written) resumes
+    # from step 2 with the same data order and ends where the uninterrupted run ended
+    # (the same num_steps: the same compiled step, and the same learning-rate schedule).
+    shutil.rmtree(os.path.join(config.workdir, "checkpoints", "4"))
     run_task(config, None)
     steps = [json.loads(line)["step"] for line in open(os.path.join(config.workdir,
                                                                     "metrics.jsonl"))]
-    assert steps[-1] == 4 and 1 not in steps and 3 not in steps and steps.count(2) == 2
+    assert steps[-1] == 4 and 1 not in steps and 3 not in steps and steps.count(4) == 4
     with open(os.path.join(out, "training.json")) as f:
         assert json.load(f)["step"] == 4
+    with np.load(os.path.join(out, "params.npz")) as resumed:
+        assert sorted(resumed) == sorted(straight)
+        for k in straight:
+            np.testing.assert_allclose(resumed[k], straight[k], rtol=1e-5, atol=1e-6)
     # export_latest rebuilds the same folder from the checkpoint alone.
     again = str(tmp_path / "again")
     assert grid_trainer.export_latest(config.workdir, again) == 4
@@ -88,8 +94,8 @@ def test_tiny_run_trains_exports_resumes_and_loads(tiny_data, tmp_path):
     denoise = jax.jit(prior.denoise)
     x = jax.random.normal(jax.random.key(0), (2, 4, 4, 4, 23))
     tokens = jnp.asarray(prior.tokens(["mug", "mug", "bottle"]))
-    a = denoise(_randomised(prior.params), x, jnp.array([500, 500]), dict(tokens=tokens[:2]))
-    b = denoise(_randomised(prior.params), x, jnp.array([500, 500]), dict(tokens=tokens[1:]))
+    a = denoise(randomised(prior.params), x, jnp.array([500, 500]), dict(tokens=tokens[:2]))
+    b = denoise(randomised(prior.params), x, jnp.array([500, 500]), dict(tokens=tokens[1:]))
     assert a.shape == x.shape and np.all(np.isfinite(np.asarray(a)))
     np.testing.assert_allclose(a[0], b[0], atol=1e-5)
     assert float(jnp.abs(a[1] - b[1]).max()) > 1e-4

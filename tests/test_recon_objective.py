@@ -113,16 +113,15 @@ def test_a_wholly_non_finite_step_stops_naming_step_clip_and_group():
         check_finite(9, terms, info, 2, sizes)
 
 
-def test_prior_parameters_are_an_argument_of_the_compiled_step(standin_right, tiny_config,
-                                                               tiny_prior, tiny_grid_prior,
-                                                               prepared):
+def test_prior_parameters_are_an_argument_of_the_compiled_step(standin_right, tiny_prior,
+                                                               tiny_grid_prior, prepared):
     """Both priors' parameters (2D and 3D) are arguments: one compiled step serves two
     parameter sets of each, with the SDS terms switched on and off at run time. (The
     inputs are placed as `fit_clips` places them, so this is the program of
-    test_reconstruct_smoke's both-priors fit: the persistent cache compiles it once.)"""
+    test_reconstruct_smoke's fits: the persistent cache compiles it once.)"""
+    from tests.tiny_priors import tiny_config as make_config
     data, params = prepared
-    config = copy.deepcopy(tiny_config)
-    config.loss.sds_grid = 0.01
+    config = make_config(both_priors=True)
     priors = Priors(tiny_prior, tiny_grid_prior)
     tx = scene_optimizer(config.optim.lr)
     mesh = parallel.data_mesh()

@@ -21,24 +21,42 @@ pytestmark = pytest.mark.slow  # end-to-end fits (`-m "not slow"` skips them)
 
 
 @pytest.fixture(scope="module")
-def four_steps(standin_right, tiny_prior, tiny_clip, tiny_config):
-    """An uninterrupted 4-step fit (no checkpoints)."""
-    return fit_clip(tiny_clip, standin_right, tiny_prior, tiny_config, progress=False)
+def both_config():
+    """The default pair of priors (2D and 3D) at the tiny scale. (The program of
+    test_recon_objective's compiled-step test: the persistent cache compiles it once.)"""
+    from tests.tiny_priors import tiny_config
+    return tiny_config(both_priors=True)
 
 
-def test_tiny_reconstruction_writes_every_output(standin_right, tiny_clip, tiny_config,
-                                                 four_steps, tmp_path):
+@pytest.fixture(scope="module")
+def priors(tiny_prior, tiny_grid_prior):
+    from hoijax.recon.priors import Priors
+    return Priors(tiny_prior, tiny_grid_prior)
+
+
+@pytest.fixture(scope="module")
+def four_steps(standin_right, priors, tiny_clip, both_config):
+    """An uninterrupted 4-step fit with both priors (no checkpoints)."""
+    return fit_clip(tiny_clip, standin_right, priors, both_config, progress=False)
+
+
+def test_tiny_reconstruction_writes_every_output(standin_right, tiny_clip, tiny_prior,
+                                                 both_config, four_steps, tmp_path):
+    """Both SDS terms logged and finite, every output written; without a grid prior
+    given, fit_clip refuses a config that needs one."""
+    from hoijax.recon.priors import Priors
     result = four_steps
     assert [h["step"] for h in result.history] == [2, 4]
     assert all(np.isfinite(v) for h in result.history for v in h.values())
-    assert "sds" in result.history[-1] or "sds" in result.history[0]
+    logged = [h for h in result.history if "sds_grid" in h]
+    assert logged and all(h["sds_grid"] > 0 and "sds" in h for h in logged)
     assert {"mask", "hand_mask", "eikonal", "grad_norm/sdf", "nonfinite/hTo"} <= set(
         result.history[-1])
     assert result.history[-1]["grad_norm/sdf"] > 0
     leaves = jax.tree.leaves(result.params)
     assert all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
     out = tmp_path / "out"
-    metrics = write_outputs(str(out), result, tiny_clip, standin_right, tiny_config.render)
+    metrics = write_outputs(str(out), result, tiny_clip, standin_right, both_config.render)
     for name in ("object.obj", "params.npz", "recon.mp4", "losses.png", "metrics.json",
                  "hands/000002.obj"):
         assert os.path.isfile(out / name), name
@@ -47,6 +65,8 @@ def test_tiny_reconstruction_writes_every_output(standin_right, tiny_clip, tiny_
     assert set(json.loads((out / "metrics.json").read_text())) >= {"F@5", "F@10", "CD",
                                                                    "CD_h"}
     assert 0.0 <= metrics["F@10"] <= 1.0
+    with pytest.raises(ValueError, match="no grid prior"):
+        fit_clip(tiny_clip, standin_right, Priors(tiny_prior), both_config, progress=False)
 
 
 def _assert_same_params(a, b):
@@ -58,10 +78,10 @@ class _Killed(Exception):
     pass
 
 
-def test_killed_fit_resumes_from_its_checkpoint(standin_right, tiny_prior, tiny_clip,
-                                                tiny_config, four_steps, tmp_path,
+def test_killed_fit_resumes_from_its_checkpoint(standin_right, priors, tiny_clip,
+                                                both_config, four_steps, tmp_path,
                                                 monkeypatch):
-    config = copy.deepcopy(tiny_config)
+    config = copy.deepcopy(both_config)
     config.checkpoint_every = 2
     real_use_sds_at = fit_module.use_sds_at
 
@@ -72,44 +92,24 @@ def test_killed_fit_resumes_from_its_checkpoint(standin_right, tiny_prior, tiny_
 
     monkeypatch.setattr(fit_module, "use_sds_at", killed_at_step_2)
     with pytest.raises(_Killed):
-        fit_clip(tiny_clip, standin_right, tiny_prior, config, workdir=str(tmp_path),
+        fit_clip(tiny_clip, standin_right, priors, config, workdir=str(tmp_path),
                  progress=False)
     monkeypatch.setattr(fit_module, "use_sds_at", real_use_sds_at)
-    resumed = fit_clip(tiny_clip, standin_right, tiny_prior, config, workdir=str(tmp_path),
+    resumed = fit_clip(tiny_clip, standin_right, priors, config, workdir=str(tmp_path),
                        progress=False)
     assert [h["step"] for h in resumed.history] == [2, 4]
     _assert_same_params(resumed.params, four_steps.params)
     with pytest.raises(ValueError, match="other clips"):
-        fit_clips([tiny_clip, tiny_clip], standin_right, tiny_prior, config,
+        fit_clips([tiny_clip, tiny_clip], standin_right, priors, config,
                   workdir=str(tmp_path), progress=False)
     other = copy.deepcopy(config)
     other.loss.sds = 0.5
     with pytest.raises(ValueError, match="other config"):
-        fit_clip(tiny_clip, standin_right, tiny_prior, other, workdir=str(tmp_path),
+        fit_clip(tiny_clip, standin_right, priors, other, workdir=str(tmp_path),
                  progress=False)
     check_resumable(str(tmp_path), 4)  # the finished fit may be reused ...
     with pytest.raises(ValueError, match="past the requested num_steps=2"):
         check_resumable(str(tmp_path), 2)  # ... but not as a shorter one
-
-
-def test_tiny_reconstruction_with_both_priors(standin_right, tiny_prior, tiny_grid_prior,
-                                              tiny_clip, tiny_config, tmp_path):
-    """The 3D prior's path end to end (`configs/reconstruct.py:both` at the tiny scale):
-    both SDS terms logged and finite, the outputs written; without a grid prior given,
-    fit_clips refuses a config that needs one."""
-    from hoijax.recon.priors import Priors
-    config = copy.deepcopy(tiny_config)
-    config.loss.sds_grid = 0.01
-    result = fit_clip(tiny_clip, standin_right, Priors(tiny_prior, tiny_grid_prior), config,
-                      progress=False)
-    logged = [h for h in result.history if "sds_grid" in h]
-    assert logged and all(np.isfinite(h["sds_grid"]) and h["sds_grid"] > 0 for h in logged)
-    assert all("sds" in h for h in logged)
-    metrics = write_outputs(str(tmp_path / "out"), result, tiny_clip, standin_right,
-                            config.render)
-    assert os.path.isfile(tmp_path / "out" / "object.obj") and 0 <= metrics["F@10"] <= 1
-    with pytest.raises(ValueError, match="no grid prior"):
-        fit_clip(tiny_clip, standin_right, Priors(tiny_prior), config, progress=False)
 
 
 def test_clip_arguments_are_checked_before_any_work(tmp_path):
@@ -125,22 +125,18 @@ def test_clip_arguments_are_checked_before_any_work(tmp_path):
 
 SHARDED_FIT = """
 import sys, numpy as np, jax
-from hoijax.runtime import enable_compilation_cache, repo_config
+from hoijax.runtime import enable_compilation_cache
 enable_compilation_cache()
 from hoijax.data.clip import load_clip
-from hoijax.diffusion.export import Prior
-from hoijax.diffusion.schedules import make_schedule
-from hoijax.diffusion.trainer import init_model
 from hoijax.hand import load_standin
 from hoijax.recon.fit import fit_clips
+from hoijax.recon.priors import Priors
+from tests.tiny_priors import make_tiny_grid_prior, make_tiny_prior, tiny_config
 assert len(jax.devices()) == 2
-prior_config = repo_config("prior.py", "tiny")
-denoise, params = init_model(prior_config)
-prior = Prior(prior_config, denoise, params, ["bottle"], make_schedule())
-config = repo_config("reconstruct.py", "tiny")
-config.sds.focal_factor = 2.0
+priors = Priors(make_tiny_prior(), make_tiny_grid_prior())
 clip = load_clip(sys.argv[1])
-results = fit_clips([clip, clip, clip], load_standin("right"), prior, config,
+results = fit_clips([clip, clip, clip], load_standin("right"), priors,
+                    tiny_config(both_priors=True),
                     progress=False)  # 3 clips on 2 devices: padded to 4
 for c, result in enumerate(results):
     np.savez(f"{sys.argv[2]}{c}.npz", *[np.asarray(x) for x in jax.tree.leaves(result.params)])

@@ -27,7 +27,7 @@ from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
                            POSITIVE_INT, check_fields, int_at_least, one_of)
 from hoijax.diffusion import grid_loop
 from hoijax.diffusion.schedules import make_schedule, q_sample
-from hoijax.diffusion.trainer import EVAL_TIMESTEPS, make_optimizer
+from hoijax.diffusion.trainer import EVAL_TIMESTEPS, init_state, make_optimizer
 from hoijax.interaction.hand_field import NUM_FIELD_JOINTS
 from hoijax.models.text import NULL_PROMPT, category_tokens, drop_prompts, tokenize
 from hoijax.models.unet3d import create_denoiser, make_denoise_fn
@@ -211,8 +211,7 @@ def run(config, export: str | None, progress=True) -> None:
 def initial_state(config, tx) -> tuple:
     """-> (denoise fn, the fresh train state {step, params, opt_state, ema})."""
     denoise, params = init_model(config)
-    return denoise, dict(step=jnp.zeros((), jnp.int32), params=params,
-                         opt_state=tx.init(params), ema=jax.tree.map(jnp.copy, params))
+    return denoise, init_state(params, tx)
 
 
 def export_latest(workdir: str, out_dir: str | None = None) -> int:

@@ -83,9 +83,16 @@ def init_model(config):
     return make_denoise_fn(graphdef), params
 
 
+def init_optimizer(params, tx):
+    """tx.init(params) as one jitted program: eagerly, the optimiser's zero moments
+    compile one small XLA program per leaf shape (dozens: seconds on a CPU)."""
+    return jax.jit(tx.init)(params)
+
+
 def init_state(params, tx) -> dict:
-    return dict(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                ema=jax.tree.map(jnp.copy, params))
+    """The fresh train state {step, params, opt_state, ema} (ema a copy of params)."""
+    return dict(step=jnp.zeros((), jnp.int32), params=params,
+                opt_state=init_optimizer(params, tx), ema=jax.tree.map(np.copy, params))
 
 
 def make_train_step(denoise, tx, schedule, token_table, config):

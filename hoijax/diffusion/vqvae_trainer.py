@@ -26,7 +26,7 @@ import optax
 from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
                            POSITIVE_INT, check_fields, int_at_least, one_of)
 from hoijax.diffusion import grid_loop
-from hoijax.diffusion.trainer import make_optimizer
+from hoijax.diffusion.trainer import init_optimizer, make_optimizer
 from hoijax.interaction.object_grid import denormalise_sdf
 from hoijax.models.vqvae import code_usage, create_vqvae, make_vqvae_fns, reinit_dead_codes
 
@@ -68,7 +68,8 @@ def init_state(config, tx) -> tuple:
     graphdef, params = create_vqvae(config.model, jax.random.key(config.seed))
     vq = make_vqvae_fns(graphdef, config.model.commitment)
     k = config.model.codebook_size
-    return vq, dict(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+    return vq, dict(step=jnp.zeros((), jnp.int32), params=params,
+                    opt_state=init_optimizer(params, tx),
                     usage=jnp.full((k,), 1.0 / k, jnp.float32))
 
 

@@ -220,7 +220,8 @@ def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, pro
     data = _stack_sharded([d for d, _, _ in prepared], mesh)
     params = _stack_sharded([p for _, p, _ in prepared], mesh)
     tx = scene_optimizer(config.optim.lr)
-    state = dict(params=params, opt_state=jax.vmap(tx.init)(params))
+    # One program (eagerly, every moment buffer compiles its own small XLA program).
+    state = dict(params=params, opt_state=jax.jit(jax.vmap(tx.init))(params))
     checkpoints = None
     if workdir:
         checkpoints = Checkpoints(workdir, clips, config)
