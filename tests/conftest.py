@@ -2,14 +2,32 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # tests define CPU behaviour; no TPU probing
-# LLVM at -O1 instead of XLA's default -O3: half of a cold suite is XLA compilation, and
-# -O1 cuts the suite by ~11 % (787 -> 701 s cold, idle 2-core CPU; suite_time.md) with every
-# test passing. Kept in os.environ, so subprocesses and notebook kernels compile the same
-# way. Not -O0: at that level XLA's CPU backend returned NaNs in four tests. Set XLA_FLAGS
-# yourself to test at another level; the CLI, benchmarks and notebooks use XLA's default.
+# Faster XLA compilation for the tests: half of a cold suite is XLA compiling. LLVM at -O1
+# instead of XLA's default -O3, and the CPU backend's elemental emitters instead of its
+# newer MLIR fusion emitters (787 -> 701 s cold for -O1 alone; -O1 and the emitters
+# together cut a compile-heavy pair of files 84 -> 67 s; experiments/results/suite_time.md).
+# Every test passes either way. Not -O0: at that level XLA's CPU backend returned NaNs in four
+# tests. Set XLA_FLAGS yourself to test otherwise; the CLI, benchmarks and notebooks use
+# XLA's defaults.
+
+
+def _xla_knows(flag: str) -> bool:
+    """Whether this jaxlib's XLA accepts `flag` (an unknown flag in XLA_FLAGS aborts the
+    process; hoijax allows older jax releases than the one these flags were chosen on)."""
+    import subprocess
+    import sys
+    env = dict(os.environ, XLA_FLAGS=flag, JAX_PLATFORMS="cpu")
+    return subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], env=env,
+                          capture_output=True).returncode == 0
+
+
+# Set once, in the first pytest process; xdist workers, subprocesses and notebook kernels
+# inherit it.
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               " --xla_backend_optimization_level=1").strip()
+    _fast = ["--xla_backend_optimization_level=1"]
+    if _xla_knows("--xla_cpu_use_fusion_emitters=false"):
+        _fast.append("--xla_cpu_use_fusion_emitters=false")
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")] + _fast).strip()
 
 import pytest  # noqa: E402
 
