@@ -66,7 +66,7 @@ def base_config():
     config.seed = 0  # the initial field and every step's randomness
     # 200 steps, SDS from step 50: the benchmark's schedule, so its figures are the default's
     # (600 steps, SDS from 100, until the speed work: the demo mug then scored F@5 0.58 /
-    # F@10 0.91 in 434 s, now 0.56 / 0.84 in 162-198 s, as fast as the machine is that day:
+    # F@10 0.91 in 434 s, now 0.56 / 0.84 in 151-198 s, as fast as the machine is that day:
     # one chaotic run each).
     config.num_steps = 200  # optimiser steps (0: write the initialisation)
     config.frames_per_step = 2  # frames rendered per step
