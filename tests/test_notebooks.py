@@ -6,15 +6,10 @@ The shrunk settings are appended to the notebook's own parameters cell, so a par
 the notebook adds later keeps its default; each shrunk name must already be a parameter
 of the notebook (a renamed parameter fails here instead of going unnoticed).
 
-Time (2 shared CPU cores under a load average of about 15, warm compilation cache):
-reconstruct.ipynb 192 s (a 3-frame synthetic clip 45 s, the 2-clip fit on 2 devices 66 s,
-outputs and metrics 71 s), train_prior_tpu.ipynb 165 s (data 27 s, 4 training steps with
-an evaluation 50 s, the reconstruction with the new prior 82 s); under a load of about 5:
-two_hands.ipynb 78 s, grasp.ipynb 56 s. In the whole suite from an empty compilation cache
-(two workers, idle 2-core CPU): train_prior_tpu.ipynb 193 s (alone: 2D data 9 s, 2D
-training 43 s, the 3D part with its tiny autoencoder 58 s, the generate run 14 s, the
-reconstruction 37 s; about 108 s of it XLA compilation), reconstruct.ipynb 93 s,
-grasp.ipynb 59 s, two_hands.ipynb 27 s.
+Time in the whole suite from an empty compilation cache (two workers, the idle 2-core
+CPU, the tests' XLA flags of conftest.py): train_prior_tpu.ipynb 129 s,
+reconstruct.ipynb 68 s, grasp.ipynb 40 s, two_hands.ipynb 18 s
+(experiments/results/suite_time.md).
 """
 import ast
 import glob
