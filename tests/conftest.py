@@ -4,11 +4,11 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # tests define CPU behaviour; no TPU probing
 # Faster XLA compilation for the tests: half of a cold suite is XLA compiling. LLVM at -O1
 # instead of XLA's default -O3, and the CPU backend's elemental emitters instead of its
-# newer MLIR fusion emitters (787 -> 701 s cold for -O1 alone; -O1 and the emitters
-# together cut a compile-heavy pair of files 84 -> 67 s; experiments/results/suite_time.md).
-# Every test passes either way. Not -O0: at that level XLA's CPU backend returned NaNs in four
-# tests. Set XLA_FLAGS yourself to test otherwise; the CLI, benchmarks and notebooks use
-# XLA's defaults.
+# newer MLIR fusion emitters, which compile more slowly. Cold suite, idle 2-core CPU:
+# 787 -> 701 s for -O1 alone; 621 -> 491 s for the emitters on top of the other test
+# changes of experiments/results/suite_time.md. Every test passes with each. Not -O0: at
+# that level XLA's CPU backend returned NaNs in four tests. Set XLA_FLAGS yourself to test
+# otherwise; the CLI, the benchmarks and the notebooks use XLA's defaults.
 
 
 def _xla_knows(flag: str) -> bool:
