@@ -32,8 +32,6 @@ def tiny():
     return config, jax.jit(denoise), params
 
 
-
-
 def _cond(batch, categories=("mug",)):
     table = text.category_tokens(list(categories))
     hand = jax.random.normal(jax.random.key(3), (batch, SIZE, SIZE, 7))

@@ -15,8 +15,6 @@ from hoijax.runtime import repo_config
 from tests.params_noise import randomised
 
 
-
-
 def test_hand_dropout_and_grouped_loss():
     x0 = jnp.ones((400, 2, 2, 2, 23))
     out = grid_trainer.drop_hands(jax.random.key(0), x0, 3, 0.25)

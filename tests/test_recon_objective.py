@@ -18,6 +18,7 @@ from hoijax.recon.fit import check_finite, gradient_diagnostics, make_step, scen
 from hoijax.recon.init import initialise_scene
 from hoijax.recon.priors import Priors
 from hoijax.render.geometry_images import HAND_BACKGROUND
+from tests.tiny_priors import tiny_config as make_tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +120,8 @@ def test_prior_parameters_are_an_argument_of_the_compiled_step(standin_right, ti
     parameter sets of each, with the SDS terms switched on and off at run time. (The
     inputs are placed as `fit_clips` places them, so this is the program of
     test_reconstruct_smoke's fits: the persistent cache compiles it once.)"""
-    from tests.tiny_priors import tiny_config as make_config
     data, params = prepared
-    config = make_config(both_priors=True)
+    config = make_tiny_config(both_priors=True)
     priors = Priors(tiny_prior, tiny_grid_prior)
     tx = scene_optimizer(config.optim.lr)
     mesh = parallel.data_mesh()
@@ -130,7 +130,7 @@ def test_prior_parameters_are_an_argument_of_the_compiled_step(standin_right, ti
         return jax.device_put(jax.tree.map(lambda x: jnp.asarray(x)[None], tree),
                               parallel.batch_sharded(mesh))
 
-    def fresh():
+    def fresh():  # the fit's initial state, placed as its loop places it
         stacked = stack(params)
         return jax.device_put(dict(params=stacked, opt_state=jax.vmap(tx.init)(stacked)),
                               parallel.batch_sharded(mesh))

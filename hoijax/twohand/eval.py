@@ -24,6 +24,7 @@ import optax
 import scipy.linalg
 from flax import nnx
 
+from hoijax.diffusion.trainer import init_optimizer
 from hoijax.models.build import init_module
 from hoijax.twohand import representation as rep
 
@@ -133,7 +134,7 @@ def train_feature_net(clouds, labels, num_classes, *, steps=300, batch=32, lr=2e
     graphdef, params = init_module(lambda rngs: PointNet(num_classes, rngs=rngs),
                                    jax.random.key(seed))
     tx = optax.adam(lr)
-    opt = tx.init(params)
+    opt = init_optimizer(params, tx)
 
     @jax.jit
     def step(params, opt, x, y):
