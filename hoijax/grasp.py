@@ -4,8 +4,11 @@
   python -m hoijax.grasp --object=MESH --category=WORD --num=N --out=OUT
   python -m hoijax.grasp --object=mug.obj --num=2 --out=OUT --config=configs/grasp.py:tiny
 
-MESH is any file trimesh reads, in metres, in any pose; --category is optional (absent or
-unknown to the prior: the null prompt). The mesh becomes an SDF volume in its own frame;
+MESH is any file trimesh reads (OBJ, PLY, STL, OFF, GLB/GLTF; a scene's parts are merged
+with their node transforms), in metres (--scale=0.001 for millimetres), in any pose; it
+may be open, non-manifold or inconsistently wound (the SDF's sign is the generalised
+winding number's); only a mesh with no inside (a single sheet) is refused. --category is
+optional (absent or unknown to the prior: the null prompt). The mesh becomes an SDF volume in its own frame;
 num x seeds_per_grasp candidates are optimised by SDS on the interaction grid, ranked by
 the prior's mean denoising error, and the best num refined with contact and penetration
 terms. Writes, best first:
@@ -28,6 +31,8 @@ from absl import app, flags
 from ml_collections import config_flags
 
 _OBJECT = flags.DEFINE_string("object", None, "Object mesh file (metres, any pose).")
+_SCALE = flags.DEFINE_float("scale", 1.0, "Multiplies the mesh's coordinates into metres "
+                            "(0.001 for millimetres); outputs are in the scaled frame.")
 _CATEGORY = flags.DEFINE_string("category", None, "Object category word (optional).")
 _NUM = flags.DEFINE_integer("num", 4, "Number of grasps.")
 _OUT = flags.DEFINE_string("out", None, "Output folder.")
@@ -63,7 +68,7 @@ def main(argv):
         raise app.UsageError(f"--num={_NUM.value}: must be at least 1")
     try:
         check_config(config)
-        mesh = V.load_object_mesh(_OBJECT.value)
+        mesh = V.load_object_mesh(_OBJECT.value, _SCALE.value)
         model = load_hand_model("right", _MANO_DIR.value)
         prior = load_grid_prior(config.prior or None)
     except (ValueError, FileNotFoundError) as e:
