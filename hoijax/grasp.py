@@ -8,10 +8,10 @@ MESH is any file trimesh reads (OBJ, PLY, STL, OFF, GLB/GLTF; a scene's parts ar
 with their node transforms), in metres (--scale=0.001 for millimetres), in any pose; it
 may be open, non-manifold or inconsistently wound (the SDF's sign is the generalised
 winding number's); only a mesh with no inside (a single sheet) is refused. --category is
-optional (absent or unknown to the prior: the null prompt). The mesh becomes an SDF volume in its own frame;
-num x seeds_per_grasp candidates are optimised by SDS on the interaction grid, ranked by
-the prior's mean denoising error, and the best num refined with contact and penetration
-terms. Writes, best first:
+optional (absent or unknown to the prior: the null prompt). The mesh becomes an SDF
+volume in its own frame; num x seeds_per_grasp candidates are optimised by SDS on the
+interaction grid, ranked by the prior's mean denoising error, and the best num refined
+with contact and penetration terms. Writes, best first:
 - OUT/grasps.npz: hand_pose (N,45) axis-angle with the flat-hand mean, betas (N,10),
   global_orient (N,3), transl (N,3): right-hand MANO parameters that pose the hand in the
   object mesh's own frame (metres) as smplx/manopth apply them with the same model file,

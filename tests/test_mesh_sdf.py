@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from hoijax.data.synthetic import damage
 from hoijax.geometry import mesh_sdf as M
 from hoijax.interaction import volume as V
 
@@ -64,23 +65,10 @@ def test_clustered_query_matches_brute_force(torus, probes):
     np.testing.assert_allclose(w_all, w_ref[:256], atol=1e-4)
 
 
-def damaged(mesh, seed=1, holes=4, hole_radius=0.006):
-    """The mesh with `holes` round holes punched, 30 % of the faces flipped and 40 faces
-    duplicated (some flipped); returns it and the hole centres."""
-    rng = np.random.default_rng(seed)
-    centres = mesh.vertices[rng.choice(len(mesh.vertices), holes, replace=False)]
-    dist = np.linalg.norm(mesh.triangles_center[:, None] - centres[None], axis=-1)
-    faces = mesh.faces[dist.min(1) > hole_radius]
-    faces = np.where(rng.random(len(faces))[:, None] < 0.3, faces[:, ::-1], faces)
-    faces = np.concatenate([faces, faces[:20], faces[20:40, ::-1]])
-    out = trimesh.Trimesh(mesh.vertices, faces, process=False)
-    assert not out.is_watertight and not out.is_winding_consistent
-    return out, centres
-
-
 def test_holes_and_flipped_faces_leave_the_sign_alone(torus, probes):
     closed, _ = M.signed_distance(M.build_clusters(torus.vertices, torus.faces), probes)
-    broken, centres = damaged(torus)
+    broken, centres = damage.damage(torus, np.random.default_rng(1))
+    assert not broken.is_watertight and not broken.is_winding_consistent
     mesh = V.check_mesh(broken)
     sdf, _ = M.signed_distance(M.build_clusters(mesh.vertices, mesh.faces), probes)
     away = np.linalg.norm(probes[:, None] - centres[None], axis=-1).min(1) > 0.012
