@@ -20,7 +20,7 @@ import ml_collections
 
 def get_config(arg=None):
     config = ml_collections.ConfigDict()
-    config.task = "grid_autoencoder"  # train_prior hands it to hoijax.diffusion.vqvae_trainer
+    config.task = "grid_autoencoder"  # trained by hoijax.priors.grid_autoencoder_train
     config.workdir = "runs/grid_ae"  # checkpoints, logs
     config.seed = 0  # parameters, data order
     config.batch_size = 8  # global batch of grids (divides by the device count)

@@ -17,7 +17,7 @@ trained first into workdir/autoencoder_run with the grid_autoencoder variant
 autoencoder.train_variant. With an empty data.path the grids are generated into
 workdir/data (configs/grid_data.py variant data.generate). The export
 (WORKDIR/grid_prior, or --export) loads with
-`hoijax.diffusion.grid_export.load_grid_prior(path)`.
+`hoijax.priors.grid.load_grid_prior(path)`.
 Expected (default, loaded 2-core CPU): ~1.2 s per step of 16; the held-out loss falls well
 below the untrained network's within a few hundred steps.
 """
@@ -26,7 +26,7 @@ import ml_collections
 
 def get_config(arg=None):
     config = ml_collections.ConfigDict()
-    config.task = "grid_prior"  # hoijax.train_prior hands it to hoijax.diffusion.grid_trainer
+    config.task = "grid_prior"  # hoijax.train_prior hands it to hoijax.priors.grid_train
     config.workdir = "runs/grid_prior"  # checkpoints, logs
     config.seed = 0  # parameters, data order, noise
     config.batch_size = 16  # global batch (divides by the device count)

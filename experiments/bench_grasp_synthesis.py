@@ -194,7 +194,7 @@ def markdown(table, config) -> str:
 def main(argv):
     del argv
     from hoijax.data.synthetic.objects import CATEGORIES
-    from hoijax.diffusion.grid_export import load_grid_prior
+    from hoijax.priors.grid import load_grid_prior
     from hoijax.eval.physics import INSTALL_HINT, have_mujoco
     from hoijax.interaction.grasp_tools import grasp_picture, options
     from hoijax.hand import load_hand_model

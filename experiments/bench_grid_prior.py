@@ -50,8 +50,8 @@ def held_out(data, every=HELD_OUT_EVERY):
 
 def autoencoder_part(prior) -> dict:
     from hoijax.data.grid_data import load_grid_data
-    from hoijax.diffusion.grid_export import load_autoencoder
-    from hoijax.diffusion.vqvae_trainer import held_out_figures
+    from hoijax.priors.grid import load_autoencoder
+    from hoijax.priors.grid_autoencoder_train import held_out_figures
     ae = load_autoencoder(_AUTOENCODER.value) if _AUTOENCODER.value else prior.autoencoder
     out = {}
     for name, path in (("placements", _AE_DATA.value), ("grasps", _DATA.value)):
@@ -67,18 +67,18 @@ def autoencoder_part(prior) -> dict:
 
 def denoiser_part(prior) -> dict:
     from hoijax.data.grid_data import load_grid_data
-    from hoijax.diffusion import grid_trainer
+    from hoijax.priors import grid_train
     from hoijax.models.text import NULL_PROMPT, category_tokens, tokenize
     data = load_grid_data(_DATA.value)
     held = held_out(data)
-    x0 = grid_trainer.prior_targets(prior.autoencoder, held)
+    x0 = grid_train.prior_targets(prior.autoencoder, held)
     right = category_tokens(prior.categories)[held["category"]]
     null = np.broadcast_to(tokenize(NULL_PROMPT), right.shape)
-    _, untrained = grid_trainer.init_model(prior.config)
+    _, untrained = grid_train.init_model(prior.config)
     out = dict(num_samples=int(len(x0)))
     for name, params in (("trained", prior.params), ("untrained", untrained)):
         for prompt, tokens in (("prompt", right), ("null", null)):
-            losses = grid_trainer.held_out_losses(
+            losses = grid_train.held_out_losses(
                 prior.denoise, params, prior.schedule, x0, tokens, prior.latent_dim,
                 prior.config.diffusion.prediction)
             out[f"{name}/{prompt}"] = {str(t): v for t, v in losses.items()}
@@ -219,7 +219,7 @@ def picture(model, grids, poses, categories, n, half, held, per_cell=2, size=150
 
 def main(argv):
     del argv
-    from hoijax.diffusion.grid_export import load_grid_prior
+    from hoijax.priors.grid import load_grid_prior
     enable_compilation_cache()
     only_ae = _AUTOENCODER.value and _PARTS.value == ["autoencoder"]
     prior = None if only_ae else load_grid_prior(_PRIOR.value)

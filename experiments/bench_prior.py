@@ -21,7 +21,8 @@ from absl import app, flags
 from benchlib import default_path, write_results
 
 from hoijax import parallel
-from hoijax.diffusion import trainer
+from hoijax.priors import image_train as trainer
+from hoijax.priors import loop
 from hoijax.diffusion.schedules import make_schedule
 from hoijax.models.text import NULL_PROMPT, category_tokens, tokenize
 from hoijax.models.unet import count_params
@@ -33,9 +34,9 @@ def throughput(variant, batch, steps):
     config.batch_size = batch
     size = config.model.image_size
     denoise, params = trainer.init_model(config)
-    tx, _ = trainer.make_optimizer(config.optim, 1000)
+    tx, _ = loop.make_optimizer(config.optim, 1000)
     mesh = parallel.data_mesh()
-    state = parallel.replicate(trainer.init_state(params, tx), mesh)
+    state = parallel.replicate(loop.init_state(params, tx), mesh)
     step_fn = jax.jit(trainer.make_train_step(denoise, tx, make_schedule(), category_tokens(
         ["mug"]), config), donate_argnums=0)
     rng = np.random.default_rng(0)
@@ -63,7 +64,7 @@ def throughput(variant, batch, steps):
 
 def heldout(checkpoint, data_path):
     from hoijax.data.prior_data import load_prior_data
-    from hoijax.diffusion.export import load_prior
+    from hoijax.priors.image import load_prior
     prior = load_prior(checkpoint)
     config = prior.config
     data = load_prior_data(data_path)
@@ -90,7 +91,7 @@ def category_grid(checkpoint, data_path, out_png, num_hands=4, seed=0):
 
     from hoijax.data.prior_data import load_prior_data
     from hoijax.diffusion.sampler import ddim_sample
-    from hoijax.diffusion.export import load_prior
+    from hoijax.priors.image import load_prior
     from hoijax.render.geometry_images import to_rgb
     prior = load_prior(checkpoint)
     config = prior.config

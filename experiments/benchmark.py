@@ -92,7 +92,7 @@ def _split(text):
 def main(argv):
     del argv
     from absl import logging
-    from hoijax.diffusion.export import load_prior
+    from hoijax.priors.image import load_prior
     from hoijax.hand import load_hand_model
     from hoijax.recon.checks import check_config
     from hoijax.recon.run import reconstruct

@@ -42,7 +42,7 @@ def with_ground_truth_hand(clip):
 
 def main(argv):
     del argv
-    from hoijax.diffusion.export import load_prior
+    from hoijax.priors.image import load_prior
     from hoijax.hand import load_hand_model
     from hoijax.recon.checks import check_config
     from hoijax.recon.run import reconstruct

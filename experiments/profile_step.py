@@ -53,8 +53,8 @@ def _grad_of(loss_fn):
 
 def main(argv):
     del argv
-    from hoijax.diffusion.export import load_prior
-    from hoijax.diffusion.grid_export import load_grid_prior
+    from hoijax.priors.image import load_prior
+    from hoijax.priors.grid import load_grid_prior
     from hoijax.hand import load_hand_model
     from hoijax.recon import objective as obj_mod
     from hoijax.recon import scene

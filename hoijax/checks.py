@@ -1,7 +1,7 @@
 """Config fields checked before any work: one ValueError naming the field and the rule.
 
 A leaf module (imports nothing from hoijax): the entry points' checks
-(`hoijax.recon.checks`, `hoijax.diffusion.trainer.check_config`) are tables of
+(`hoijax.recon.checks`, `hoijax.priors.image_train.check_config`) are tables of
 `field path -> rule` run by `check_fields`.
 """
 from __future__ import annotations

@@ -41,7 +41,7 @@ def main(argv):
     import mediapy
     import numpy as np
 
-    from hoijax.diffusion.grid_export import load_grid_prior
+    from hoijax.priors.grid import load_grid_prior
     from hoijax.geometry.mesh import write_obj
     from hoijax.interaction.grasp_tools import grasp_picture, prompt_category
     from hoijax.hand import load_hand_model, mano_forward

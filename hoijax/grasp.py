@@ -48,7 +48,7 @@ def main(argv):
     import mediapy
     import numpy as np
 
-    from hoijax.diffusion.grid_export import load_grid_prior
+    from hoijax.priors.grid import load_grid_prior
     from hoijax.eval import physics as P
     from hoijax.geometry.mesh import write_obj
     from hoijax.hand import load_hand_model

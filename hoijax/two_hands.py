@@ -47,14 +47,13 @@ def main(argv):
     from hoijax.twohand import representation as rep
     from hoijax.twohand.prior import load_two_hand_prior
     from hoijax.twohand.sample import Guidance, sample_pairs
-    from hoijax.twohand.train import held_object_index
     enable_compilation_cache()
     if not _OUT.value:
         raise app.UsageError("--out is required")
     if _NUM.value < 1:
         raise app.UsageError("--num must be positive")
     try:
-        obj = held_object_index(_OBJECT.value)
+        obj = rep.held_object_index(_OBJECT.value)
     except ValueError as e:
         raise app.UsageError(f"--with_object: {e}") from None
     try:

@@ -14,11 +14,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from hoijax.diffusion import export, trainer
 from hoijax.diffusion.sampler import ddim_sample
 from hoijax.diffusion.schedules import make_schedule, predict_x0_eps, q_sample
 from hoijax.diffusion.sds import annealed_max_t, latent_sds_loss, sds_loss
 from hoijax.models import text
+from hoijax.priors import image, image_train
+from hoijax.priors.folder import read_metrics
 from hoijax.runtime import cpu_devices_env, repo_config
 from tests.params_noise import randomised
 
@@ -28,7 +29,7 @@ SIZE = 16
 @pytest.fixture(scope="module")
 def tiny():
     config = repo_config("prior.py", "tiny")
-    denoise, params = trainer.init_model(config)
+    denoise, params = image_train.init_model(config)
     return config, jax.jit(denoise), params
 
 
@@ -70,7 +71,7 @@ def test_unet_shapes_dtypes_and_prompt_paths(tiny):
     assert float(jnp.abs(with_prompt - without).max()) > 1e-4  # the prompt matters
     bf16 = ml_collections.ConfigDict(config.to_dict())
     bf16.model.dtype = "bfloat16"
-    denoise16, params16 = trainer.init_model(bf16)
+    denoise16, params16 = image_train.init_model(bf16)
     out16 = jax.jit(denoise16)(randomised(params16), x, t, cond)
     assert out16.dtype == jnp.float32 and np.all(np.isfinite(out16))
 
@@ -197,7 +198,7 @@ def _train_config(workdir, num_steps):
 
 def test_train_checkpoint_and_resume_continue_the_run(tmp_path):
     data = _random_data()
-    straight = trainer.train(_train_config(tmp_path / "a", 5), data, progress=False)
+    straight = image_train.train(_train_config(tmp_path / "a", 5), data, progress=False)
     # b: the same run killed after its step-3 checkpoint (a's folder without the step-5
     # checkpoint and the metric lines after step 3). Rerun, it resumes from step 3 with
     # the same data order and ends where the uninterrupted run ended. (The same num_steps:
@@ -207,10 +208,10 @@ def test_train_checkpoint_and_resume_continue_the_run(tmp_path):
     lines = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines(keepends=True)
     (tmp_path / "b" / "metrics.jsonl").write_text("".join(
         line for line in lines if json.loads(line)["step"] <= 3))
-    resumed = trainer.train(_train_config(tmp_path / "b", 5), data, progress=False)
+    resumed = image_train.train(_train_config(tmp_path / "b", 5), data, progress=False)
     assert int(resumed["step"]) == 5
-    losses_a = [m["loss"] for m in trainer.read_metrics(str(tmp_path / "a"))]
-    losses_b = [m["loss"] for m in trainer.read_metrics(str(tmp_path / "b"))]
+    losses_a = [m["loss"] for m in read_metrics(str(tmp_path / "a"))]
+    losses_b = [m["loss"] for m in read_metrics(str(tmp_path / "b"))]
     assert len(losses_b) == 5
     np.testing.assert_allclose(losses_b, losses_a, rtol=1e-5)
     chex.assert_trees_all_close(resumed["params"], straight["params"], atol=1e-6)
@@ -218,38 +219,38 @@ def test_train_checkpoint_and_resume_continue_the_run(tmp_path):
     # The run's latest checkpoint exports as a prior folder (what `python -m
     # hoijax.train_prior` writes at the end) that load_prior reads back unchanged.
     out = str(tmp_path / "prior")
-    assert export.export_latest(str(tmp_path / "b"), out, manifest=data["manifest"]) == 5
+    assert image_train.export_latest(str(tmp_path / "b"), out, manifest=data["manifest"]) == 5
     assert {"params.npz", "config.json", "categories.json", "metrics.jsonl", "loss.png",
             "training.json"} <= set(os.listdir(out))
-    prior = export.load_prior(out)
+    prior = image.load_prior(out)
     assert jax.tree.structure(prior.params) == jax.tree.structure(resumed["ema"])
     chex.assert_trees_all_equal(prior.params, jax.tree.map(np.asarray, resumed["ema"]))
     assert prior.categories == ["mug", "bottle"] and prior.config.num_steps == 5
     os.remove(os.path.join(out, "params.npz"))
     with pytest.raises(FileNotFoundError, match="params.npz"):
-        export.load_prior(out)
+        image.load_prior(out)
 
 
 def test_train_refuses_non_finite_loss(tmp_path):
     data = _random_data()
     data["object"][:] = np.nan
     with pytest.raises(FloatingPointError, match="at step 1"):
-        trainer.train(_train_config(tmp_path, 5), data, progress=False)  # (a's program)
+        image_train.train(_train_config(tmp_path, 5), data, progress=False)  # (a's program)
 
 
 SHARDED = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
     from hoijax import parallel
-    from hoijax.diffusion import export, trainer
+    from hoijax.priors import image_train, loop
     from hoijax.diffusion.schedules import make_schedule
     from hoijax.models.text import category_tokens
     from hoijax.runtime import enable_compilation_cache, repo_config
     enable_compilation_cache()
     config = repo_config("prior.py", "tiny")
     config.batch_size = 8
-    denoise, params = trainer.init_model(config)
-    tx, _ = trainer.make_optimizer(config.optim, 10)
+    denoise, params = image_train.init_model(config)
+    tx, _ = loop.make_optimizer(config.optim, 10)
     rng = np.random.default_rng(0)
     batch = dict(object=rng.normal(size=(8, 16, 16, 5)).astype(np.float32),
                  hand=rng.normal(size=(8, 16, 16, 7)).astype(np.float32),
@@ -257,8 +258,8 @@ SHARDED = textwrap.dedent("""
     out = {}
     for n in (1, 4):
         mesh = parallel.data_mesh(jax.devices()[:n])
-        state = parallel.replicate(trainer.init_state(params, tx), mesh)
-        step = jax.jit(trainer.make_train_step(denoise, tx, make_schedule(),
+        state = parallel.replicate(loop.init_state(params, tx), mesh)
+        step = jax.jit(image_train.make_train_step(denoise, tx, make_schedule(),
                                                category_tokens(["mug"]), config))
         state, m = step(state, parallel.shard_batch(batch, mesh), jax.random.key(0))
         leaf = jax.tree.leaves(state["params"])

@@ -19,7 +19,7 @@ from hoijax.runtime import repo_config
 
 @pytest.fixture(scope="module")
 def prior():
-    from hoijax.diffusion.grid_export import load_grid_prior
+    from hoijax.priors.grid import load_grid_prior
     return load_grid_prior()
 
 

@@ -10,23 +10,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hoijax.diffusion import grid_export, grid_trainer
+from hoijax.priors import grid, grid_train
 from hoijax.runtime import repo_config
 from tests.params_noise import randomised
 
 
 def test_hand_dropout_and_grouped_loss():
     x0 = jnp.ones((400, 2, 2, 2, 23))
-    out = grid_trainer.drop_hands(jax.random.key(0), x0, 3, 0.25)
+    out = grid_train.drop_hands(jax.random.key(0), x0, 3, 0.25)
     np.testing.assert_array_equal(out[..., :3], 1.0)  # the object latent is never dropped
     dropped = np.asarray(jnp.all(out[..., 3:] == 0.0, axis=(1, 2, 3, 4)))
     kept = np.asarray(jnp.all(out[..., 3:] == 1.0, axis=(1, 2, 3, 4)))
     assert np.all(dropped | kept) and 0.18 < dropped.mean() < 0.32
     target = jnp.zeros((1, 2, 2, 2, 23))
     pred = target.at[..., :3].set(1.0)  # error 1 on the 3 object channels only
-    assert float(grid_trainer.grouped_loss(pred, target, 3)) == pytest.approx(1.0)
+    assert float(grid_train.grouped_loss(pred, target, 3)) == pytest.approx(1.0)
     pred = target.at[..., 3:].set(1.0)  # error 1 on the 20 hand channels only
-    assert float(grid_trainer.grouped_loss(pred, target, 3)) == pytest.approx(1.0)
+    assert float(grid_train.grouped_loss(pred, target, 3)) == pytest.approx(1.0)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def tiny_data(tmp_path_factory):
 
 
 def test_tiny_run_trains_exports_resumes_and_loads(tiny_data, tmp_path):
-    from hoijax.diffusion.tasks import run_task
+    from hoijax.priors.tasks import run_task
     config = repo_config("grid_prior.py", "tiny")
     config.workdir = str(tmp_path / "run")
     config.data.path = tiny_data
@@ -53,7 +53,7 @@ def test_tiny_run_trains_exports_resumes_and_loads(tiny_data, tmp_path):
     config.eval_every = 2
     run_task(config, None)  # hoijax.train_prior's dispatch: task grid_prior
     out = os.path.join(config.workdir, "grid_prior")
-    prior = grid_export.load_grid_prior(out)
+    prior = grid.load_grid_prior(out)
     assert prior.categories == ["mug", "bottle"] and prior.latent_dim == 3
     records = [json.loads(line) for line in open(os.path.join(config.workdir,
                                                               "metrics.jsonl"))]
@@ -79,12 +79,12 @@ def test_tiny_run_trains_exports_resumes_and_loads(tiny_data, tmp_path):
             np.testing.assert_allclose(resumed[k], straight[k], rtol=1e-5, atol=1e-6)
     # export_latest rebuilds the same folder from the checkpoint alone.
     again = str(tmp_path / "again")
-    assert grid_trainer.export_latest(config.workdir, again) == 4
+    assert grid_train.export_latest(config.workdir, again) == 4
     with np.load(os.path.join(out, "params.npz")) as a, \
             np.load(os.path.join(again, "params.npz")) as b:
         assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
     # The loaded prior encodes and decodes.
-    prior = grid_export.load_grid_prior(out)
+    prior = grid.load_grid_prior(out)
     grids = np.zeros((1, 16, 16, 16), np.float32) + 1.0
     z = prior.encode(grids)
     assert z.shape == (1, 4, 4, 4, 3) and prior.decode(z).shape == (1, 16, 16, 16)
@@ -100,7 +100,7 @@ def test_tiny_run_trains_exports_resumes_and_loads(tiny_data, tmp_path):
 
 
 def test_bad_config_is_refused_before_any_work(tmp_path):
-    from hoijax.diffusion.tasks import run_task
+    from hoijax.priors.tasks import run_task
     config = repo_config("grid_prior.py", "tiny")
     config.workdir = str(tmp_path / "bad")
     config.hand_dropout = 1.5
@@ -117,7 +117,7 @@ def test_bad_config_is_refused_before_any_work(tmp_path):
 def test_shipped_grid_prior_loads_and_round_trips_a_solid():
     """The shipped prior (hoijax/assets/grid_prior) loads with one call; its autoencoder
     keeps a solid 4 cm ball (occupancy IoU > 0.8) and its denoiser runs."""
-    prior = grid_export.load_grid_prior()
+    prior = grid.load_grid_prior()
     assert len(prior.categories) == 16 and prior.half_extent == pytest.approx(0.75)
     from hoijax.interaction.frame import grid_points
     from hoijax.interaction.object_grid import normalise_sdf

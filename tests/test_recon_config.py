@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hoijax import parallel
-from hoijax.diffusion import trainer
+from hoijax.priors import image_train
 from hoijax.optimize import adam_scan
 from hoijax.recon.checks import check_config
 from hoijax.runtime import repo_config
@@ -64,11 +64,11 @@ def test_variants_compose_in_order_and_unknown_ones_are_refused():
 
 def test_prior_config_is_checked():
     for variant in (None, "tiny", "paper"):
-        trainer.check_config(repo_config("prior.py", variant))
+        image_train.check_config(repo_config("prior.py", variant))
     config = repo_config("prior.py")
     config.model.image_size = 30
     with pytest.raises(ValueError, match="config.model.image_size=30: must divide"):
-        trainer.check_config(config)
+        image_train.check_config(config)
 
 
 @pytest.mark.parametrize("override, message", [

@@ -86,7 +86,7 @@ def test_bad_config_fails_before_any_work(tmp_path):
 
 
 def test_training_logs_resumes_and_exports(trained, models):
-    from hoijax.diffusion.trainer import read_metrics
+    from hoijax.priors.folder import read_metrics
     from hoijax.twohand.prior import load_two_hand_prior
     records = read_metrics(trained.workdir)
     losses = [r for r in records if "loss" in r]

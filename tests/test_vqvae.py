@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hoijax.diffusion import vqvae_trainer
+from hoijax.priors import grid_autoencoder_train as vqvae_trainer
+from hoijax.priors import loop
 from hoijax.models import vqvae
 from hoijax.runtime import repo_config
 
@@ -88,7 +89,7 @@ def test_dead_codes_are_reinitialised_from_the_batch_and_live_codes_kept():
 def tiny_ae():
     config = repo_config("grid_autoencoder.py", "tiny")
     config.model.resolution = 8
-    tx, _ = vqvae_trainer.make_optimizer(config.optim, 50)
+    tx, _ = loop.make_optimizer(config.optim, 50)
     vq, state = vqvae_trainer.init_state(config, tx)
     return config, tx, vq, state
 

@@ -4,9 +4,9 @@ subprocesses that must build the same ones (the same shapes: the same compiled s
 
 def make_tiny_prior():
     """An untrained tiny 2D prior (16x16 UNet), prompt vocabulary ["bottle"]."""
-    from hoijax.diffusion.export import Prior
+    from hoijax.priors.image import Prior
     from hoijax.diffusion.schedules import make_schedule
-    from hoijax.diffusion.trainer import init_model
+    from hoijax.priors.image_train import init_model
     from hoijax.runtime import repo_config
     config = repo_config("prior.py", "tiny")
     denoise, params = init_model(config)
@@ -17,8 +17,8 @@ def make_tiny_grid_prior():
     """An untrained tiny 3D grid prior (16^3 grids, 4^3 latent) with its autoencoder."""
     import jax
 
-    from hoijax.diffusion.grid_export import Autoencoder, GridPrior
-    from hoijax.diffusion.grid_trainer import init_model
+    from hoijax.priors.grid import Autoencoder, GridPrior
+    from hoijax.priors.grid_train import init_model
     from hoijax.diffusion.schedules import make_schedule
     from hoijax.models.vqvae import create_vqvae, make_vqvae_fns
     from hoijax.runtime import repo_config

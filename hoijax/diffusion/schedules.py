@@ -34,6 +34,13 @@ def make_schedule(kind: str = "linear", num_steps: int = 1000) -> Schedule:
     return Schedule(jnp.asarray(betas, jnp.float32), jnp.asarray(abar, jnp.float32), num_steps)
 
 
+def linear_schedule(beta_start: float, beta_end: float, num_steps: int) -> Schedule:
+    """Linear betas beta_start .. beta_end over num_steps, as given (not rescaled to T)."""
+    betas = np.linspace(beta_start, beta_end, num_steps)
+    return Schedule(jnp.asarray(betas, jnp.float32),
+                    jnp.asarray(np.cumprod(1 - betas), jnp.float32), num_steps)
+
+
 def _per_sample(values, t, ndim):
     """values (T,) gathered at t (B,) -> (B, 1, ..., 1) broadcastable to an ndim batch."""
     return values[t].reshape(t.shape + (1,) * (ndim - t.ndim))

@@ -153,9 +153,9 @@ def build_clusters(verts, faces, cluster_size: int | None = None,
 def query(clusters: MeshClusters, points, k: int = 8):
     """points (N,3) -> (squared distance to the nearest triangle of the exact clusters
     (N,), winding number (N,), certain (N,) bool). The k clusters with the smallest lower
-    bound (the distance to the cluster's bounding box) are exact, every other cluster enters by its dipole;
-    `certain`: the nearest exact triangle is no farther than the next lower bound, so it
-    is the mesh's nearest triangle."""
+    bound (the distance to the cluster's bounding box) are exact, every other cluster
+    enters by its dipole; `certain`: the nearest exact triangle is no farther than the
+    next lower bound, so it is the mesh's nearest triangle."""
     diff = clusters.centre[None] - points[:, None]  # (N,C,3)
     dist = jnp.sqrt(jnp.sum(diff ** 2, -1) + 1e-30)
     num = clusters.centre.shape[0]

@@ -205,7 +205,7 @@ def fit_clips(clips, model, prior, config, *, categories=None, workdir=None, pro
               mesh=None) -> list[FitResult]:
     """Fits clips (`hoijax.data.clip.Clip`, all with the same frame count) together, as
     the module docstring says. prior: a `hoijax.recon.priors.Priors`, or a lone 2D
-    `hoijax.diffusion.export.Prior` (the 3D prior then loaded as the config says); config:
+    `hoijax.priors.image.Prior` (the 3D prior then loaded as the config says); config:
     configs/reconstruct.py; categories: per-clip prompts (None: each clip's text.txt);
     mesh: default all devices. With `workdir`, the fit checkpoints there every
     `config.checkpoint_every` steps and resumes from the latest checkpoint."""

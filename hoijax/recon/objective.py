@@ -288,7 +288,7 @@ def sds_term(params, data: ClipData, model, verts_h, hTo, prior, prior_params, k
              render: RenderOptions, opts: SDSOptions):
     """The SDS loss from one random novel view of a random frame; verts_h (T,V,3), hTo
     (T,4,4).
-    prior: a `hoijax.diffusion.export.Prior` (its function, schedule and config);
+    prior: a `hoijax.priors.image.Prior` (its function, schedule and config);
     prior_params its parameters (an argument, so they are not baked into the program)."""
     T = data.obj_mask.shape[0]
     k_frame, k_rot, k_vol, k_sds = jax.random.split(key, 4)

@@ -1,6 +1,6 @@
 """The priors a reconstruction uses (docs/design.md, "Reconstruction"): DiffHOI's 2D
-geometry-image prior (`image`, `hoijax.diffusion.export.Prior`) and G-HOP's 3D
-interaction-grid prior (`grid`, `hoijax.diffusion.grid_export.GridPrior`), each weighted
+geometry-image prior (`image`, `hoijax.priors.image.Prior`) and G-HOP's 3D
+interaction-grid prior (`grid`, `hoijax.priors.grid.GridPrior`), each weighted
 by its SDS term (config `loss.sds`, `loss.sds_grid`). Both, either or none can guide a fit.
 
 The 2D prior is always loaded (small; its prompt table spells the clip's prompt); the grid
@@ -14,8 +14,8 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class Priors:
-    image: object  # hoijax.diffusion.export.Prior
-    grid: object = None  # hoijax.diffusion.grid_export.GridPrior, or None
+    image: object  # hoijax.priors.image.Prior
+    grid: object = None  # hoijax.priors.grid.GridPrior, or None
 
     def params(self) -> dict:
         """{image: 2D denoiser params, grid: {denoiser, autoencoder} or None}."""
@@ -39,7 +39,7 @@ def load_priors(config) -> Priors:
     """The priors configs/reconstruct.py asks for: `prior` (empty: the shipped 2D prior)
     and, with loss.sds_grid > 0, `grid_prior` (empty: the shipped 3D prior). Raises
     FileNotFoundError naming a missing file."""
-    from hoijax.diffusion.export import load_prior
+    from hoijax.priors.image import load_prior
     return as_priors(load_prior(config.prior or None), config)
 
 
@@ -50,6 +50,6 @@ def as_priors(prior, config) -> Priors:
         if uses_grid_prior(config) and prior.grid is None:
             raise ValueError("config.loss.sds_grid > 0 but no grid prior was given")
         return prior
-    from hoijax.diffusion.grid_export import load_grid_prior
+    from hoijax.priors.grid import load_grid_prior
     grid = load_grid_prior(config.grid_prior or None) if uses_grid_prior(config) else None
     return Priors(prior, grid)

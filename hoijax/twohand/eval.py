@@ -24,7 +24,7 @@ import optax
 import scipy.linalg
 from flax import nnx
 
-from hoijax.diffusion.trainer import init_optimizer
+from hoijax.priors.loop import init_optimizer
 from hoijax.models.build import init_module
 from hoijax.twohand import representation as rep
 

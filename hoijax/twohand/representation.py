@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hoijax.data.synthetic.objects import canonical_category
 from hoijax.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 from hoijax.hand import proxy as P
 
@@ -27,6 +28,7 @@ POSE, BETAS, ROT, TRANS = slice(0, 45), slice(45, 55), slice(55, 61), slice(61, 
 ROOT = slice(55, 64)  # relative rotation and translation: where CFG acts
 IDENTITY_6D = np.array([1.0, 0, 0, 0, 1.0, 0], np.float32)
 SIDES = ("left", "right")
+OBJECTS = ("",) + ("box", "can", "fruit", "bottle")  # held-object condition; 0: no object
 KEYS = ("hand_pose", "betas", "global_orient", "transl")
 
 
@@ -91,3 +93,25 @@ def normalizer(vectors):
     anchor's canonical root is constant)."""
     v = np.asarray(vectors, np.float64)
     return v.mean(0).astype(np.float32), np.maximum(v.std(0), 1e-3).astype(np.float32)
+
+
+def vector_dims(mode: str) -> int:
+    """Width of the diffused vector: one hand (cascaded) or both (joint)."""
+    return HAND_DIM * (2 if mode == "joint" else 1)
+
+
+def object_index(names) -> np.ndarray:
+    """(N,) int: index into OBJECTS (0 for none or an unknown category)."""
+    return np.array([OBJECTS.index(str(n)) if str(n) in OBJECTS else 0 for n in names])
+
+
+def held_object_index(category: str | None) -> int:
+    """The prior's object index of a held-object category name (0: none); ValueError
+    naming the categories the prior knows for any other."""
+    if not category:
+        return 0
+    name = canonical_category(category)
+    if name not in OBJECTS:
+        raise ValueError(f"held object {category!r}: the two-hand prior knows "
+                         f"{', '.join(OBJECTS[1:])}")
+    return OBJECTS.index(name)

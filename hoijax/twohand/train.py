@@ -1,11 +1,11 @@
 """Training the two-hand prior (`python -m hoijax.train_prior --config=configs/
 two_hand_prior.py`, which calls `run(config, export)`); docs/design.md §12.
 
-Reuses the image prior's trainer for what does not depend on the data: the optimiser
-(AdamW, warm-up, cosine decay, clipping), the state dict {step, params, opt_state, ema},
-the seeded data order that a resumed run repeats (`batch_indices`), Orbax checkpoints
-(`_restore`), metrics.jsonl + TensorBoard (`MetricLog`). Data parallel over the `data` mesh
-axis (batch split, state replicated). A non-finite loss stops the run.
+The spec of the two-hand prior on the harness (`hoijax.priors.loop`: the optimiser, the
+state dict {step, params, opt_state, ema}, the seeded data order that a resumed run
+repeats, Orbax checkpoints, metrics.jsonl + TensorBoard, data parallel over the `data` mesh
+axis, a stop on a non-finite loss) and its export (`hoijax.priors.folder`, plus
+normalizer.npz), which `hoijax.twohand.prior.load_two_hand_prior` reads.
 
 Cascaded mode: each batch of B pairs gives B * cond_dropout anchor examples (the condition
 dropped: p(x_a)) and the rest second-hand examples conditioned on the anchor
@@ -16,7 +16,6 @@ meshes posed from the predicted and true parameters in the anchor's frame.
 from __future__ import annotations
 
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -26,11 +25,12 @@ import optax
 from hoijax import parallel
 from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
                            POSITIVE_INT, check_fields, int_at_least, one_of)
-from hoijax.diffusion import trainer
-from hoijax.diffusion.schedules import Schedule, q_sample
+from hoijax.diffusion.schedules import Schedule, linear_schedule, q_sample
 from hoijax.hand import proxy as P
+from hoijax.priors import folder, loop
 from hoijax.twohand import representation as rep
 from hoijax.twohand.model import create_denoiser, make_denoise_fn
+from hoijax.twohand.representation import OBJECTS
 
 CONFIG_RULES = {
     "task": (lambda v: v == "two_hand_prior", "'two_hand_prior'"),
@@ -53,7 +53,6 @@ CONFIG_RULES = {
     "sample.ap_rho": POSITIVE, "sample.ap_unit": POSITIVE,
 }
 EVAL_TIMESTEPS = (16, 64, 112)
-OBJECTS = ("",) + ("box", "can", "fruit", "bottle")  # index 0: no object
 
 
 def check_config(config) -> None:
@@ -73,18 +72,12 @@ def check_config(config) -> None:
 
 def make_schedule(diffusion) -> Schedule:
     """The reference's linear betas beta_start .. beta_end over num_steps (not rescaled)."""
-    betas = np.linspace(diffusion.beta_start, diffusion.beta_end, diffusion.num_steps)
-    return Schedule(jnp.asarray(betas, jnp.float32),
-                    jnp.asarray(np.cumprod(1 - betas), jnp.float32), diffusion.num_steps)
-
-
-def dims(mode: str) -> int:
-    return rep.HAND_DIM * (2 if mode == "joint" else 1)
+    return linear_schedule(diffusion.beta_start, diffusion.beta_end, diffusion.num_steps)
 
 
 def init_model(config, num_objects=len(OBJECTS) - 1):
     """-> (denoise fn, initial pure-dict params)."""
-    graphdef, params = create_denoiser(config.model, dims(config.mode), rep.HAND_DIM,
+    graphdef, params = create_denoiser(config.model, rep.vector_dims(config.mode), rep.HAND_DIM,
                                        num_objects, jax.random.key(config.seed))
     return make_denoise_fn(graphdef), params
 
@@ -111,31 +104,13 @@ def load_pairs(config, models, progress=True) -> dict:
     return two_hands.load(path)
 
 
-def object_index(names) -> np.ndarray:
-    """(N,) int: index into OBJECTS (0 for none or an unknown category)."""
-    return np.array([OBJECTS.index(str(n)) if str(n) in OBJECTS else 0 for n in names])
-
-
-def held_object_index(category: str | None) -> int:
-    """The prior's object index of a held-object category name (0: none); ValueError
-    naming the categories the prior knows for any other."""
-    from hoijax.data.synthetic.objects import canonical_category
-    if not category:
-        return 0
-    name = canonical_category(category)
-    if name not in OBJECTS:
-        raise ValueError(f"held object {category!r}: the two-hand prior knows "
-                         f"{', '.join(OBJECTS[1:])}")
-    return OBJECTS.index(name)
-
-
 def prepare(models, data: dict, mirror: bool, stats=None) -> dict:
     """Encoded pairs: a, b (M,64) (mirrored copies appended with `mirror`), obj (M,),
     held_out (M,) and the normaliser (mean, std) (from the training rows unless given)."""
     from hoijax.data.synthetic.two_hands import mirror_hands
     mano = {f"{s}_{k}": data[f"{s}_{k}"] for s in rep.SIDES for k in rep.KEYS}
     a, b = rep.encode(models, mano)
-    obj, held = object_index(data["object"]), np.asarray(data["held_out"], bool)
+    obj, held = rep.object_index(data["object"]), np.asarray(data["held_out"], bool)
     if mirror:
         flipped = mirror_hands(models, mano, np.ones(len(a), bool))
         a2, b2 = rep.encode(models, flipped)
@@ -221,7 +196,7 @@ def make_train_step(denoise, tx, schedule, models, config):
         (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
-        ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state["ema"], params)
+        ema = loop.ema_update(state["ema"], params, decay)
         metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), **terms)
         return dict(step=state["step"] + 1, params=params, opt_state=opt_state,
                     ema=ema), metrics
@@ -253,71 +228,54 @@ def _device_batch(data, idx):
 
 
 # ---------------------------------------------------------------------------------------
-# The loop.
+# The loop, export and the entry point.
 
 def train(config, data: dict, models, *, progress=True, mesh=None) -> dict:
     """Trains (or resumes) in config.workdir; returns the final state (host)."""
-    import orbax.checkpoint as ocp
-    from tqdm import tqdm
-    mesh = mesh or parallel.data_mesh()
-    parallel.check_batch_size(config.batch_size, "config.batch_size", mesh)
-    os.makedirs(config.workdir, exist_ok=True)
-    with open(os.path.join(config.workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=1))
+    loop.write_config(config)
     np.savez(os.path.join(config.workdir, "normalizer.npz"), mean=data["mean"],
              std=data["std"])
-    train_rows, held_rows = ~data["held_out"], data["held_out"]
     pick = lambda m: {k: v[m] for k, v in data.items() if k in ("a", "b", "obj")}  # noqa
-    train_data, held = pick(train_rows), pick(held_rows)
+    train_data, held = pick(~data["held_out"]), pick(data["held_out"])
     held.update(mean=data["mean"], std=data["std"])
     schedule = make_schedule(config.diffusion)
     denoise, params = init_model(config)
-    tx, lr_schedule = trainer.make_optimizer(config.optim, config.num_steps)
-    state = parallel.replicate(trainer.init_state(params, tx), mesh)
-    step_fn = jax.jit(make_train_step(denoise, tx, schedule, models, config),
-                      donate_argnums=0)
-    manager, state, start = trainer._restore(config, state)
-    log = trainer.MetricLog(config.workdir)
-    key = jax.random.key(config.seed)
-    stats = parallel.replicate(dict(mean=data["mean"], std=data["std"]), mesh)
-    bar = tqdm(total=config.num_steps, initial=start, disable=not progress, unit="step",
-               desc=f"train two-hand prior ({config.mode})")
-    tick, tick_step = time.time(), start
-    n_train = len(train_data["a"])
-    for step in range(start, config.num_steps):
-        idx = trainer.batch_indices(step, n_train, config.batch_size, config.seed)
-        batch = parallel.shard_batch({k: v[idx] for k, v in train_data.items()}, mesh)
-        state, metrics = step_fn(state, dict(batch, **stats), key)
-        loss = float(metrics["loss"])
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss {loss} at step {step + 1}; "
-                                     f"last checkpoint: step {manager.latest_step()}")
-        done = step + 1
-        if done % config.log_every == 0 or done == config.num_steps:
-            now = time.time()
-            rate = (done - tick_step) * config.batch_size / max(now - tick, 1e-9)
-            values = {k: float(v) for k, v in metrics.items()}
-            values.update(lr=float(lr_schedule(step)), pairs_per_s=rate)
-            log.write(done, values)
-            bar.set_postfix(loss=f"{loss:.4f}", pairs_s=f"{rate:.0f}")
-            tick, tick_step = now, done
-        if config.eval_every > 0 and len(held["a"]) >= 2 and (
-                done % config.eval_every == 0 or done == config.num_steps):
-            log.write(done, held_out_losses(denoise, state["ema"], schedule, models, held,
-                                            config))
-        manager.save(done, args=ocp.args.StandardSave(state),
-                     force=done == config.num_steps)
-        bar.update(1)
-    manager.wait_until_finished()
-    bar.close()
-    log.close()
-    return jax.device_get(state)
+    tx, lr_schedule = loop.make_optimizer(config.optim, config.num_steps)
+
+    def evaluate(state, step):
+        if len(held["a"]) < 2:
+            return {}
+        return held_out_losses(denoise, state["ema"], schedule, models, held, config)
+
+    return loop.run_loop(
+        config, loop.init_state(params, tx),
+        make_train_step(denoise, tx, schedule, models, config), train_data,
+        evaluate=evaluate, name=f"train two-hand prior ({config.mode})", progress=progress,
+        mesh=mesh, log_values=lambda metrics, step: dict(lr=float(lr_schedule(step))),
+        batch_extra=dict(mean=data["mean"], std=data["std"]), rate_name="pairs_per_s")
+
+
+def export_prior(workdir: str, out_dir: str, params: dict, step: int) -> None:
+    """Writes a two-hand prior folder (`hoijax.priors.folder`, plus the run's
+    normalizer.npz) from a training run's workdir and its (EMA) params."""
+    import json
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = json.load(f)
+    metrics = folder.read_metrics(workdir)
+    rates = [m["pairs_per_s"] for m in metrics if "pairs_per_s" in m]
+    record = dict(step=step, mode=config["mode"], data=config["data"],
+                  mean_pairs_per_s=float(np.mean(rates)) if rates else None,
+                  last=metrics[-1] if metrics else None)
+    folder.write_prior_folder(
+        workdir, out_dir, jax.device_get(params), record,
+        copy=("config.json", "normalizer.npz", "metrics.jsonl"),
+        plot=lambda m: folder.loss_plot(m, EVAL_TIMESTEPS, title="two-hand prior loss",
+                                        held_out_label="held-out t"))
 
 
 def run(config, export: str | None) -> None:
     """hoijax.train_prior's entry for task="two_hand_prior": check, train, export."""
     from hoijax.hand import load_hand_model
-    from hoijax.twohand.prior import export_prior
     check_config(config)
     parallel.check_batch_size(config.batch_size, "--config.batch_size")
     models = (load_hand_model("left"), load_hand_model("right"))

@@ -1,5 +1,7 @@
 """Training the interaction grid's 3D VQ-VAE (hoijax.models.vqvae; docs/design.md §11):
-`python -m hoijax.train_prior --config=configs/grid_autoencoder.py` calls `run`.
+`python -m hoijax.train_prior --config=configs/grid_autoencoder.py` calls `run`, which
+trains on the harness (`hoijax.priors.loop`) and exports an autoencoder folder that
+`hoijax.priors.grid.load_autoencoder` reads.
 
 Loss: L1 between the reconstructed and the true truncated SDF grid, weighted 1 +
 surface_weight inside the truncation band (the surface is what matters; the saturated
@@ -25,10 +27,10 @@ import optax
 
 from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
                            POSITIVE_INT, check_fields, int_at_least, one_of)
-from hoijax.diffusion import grid_loop
-from hoijax.diffusion.trainer import init_optimizer, make_optimizer
 from hoijax.interaction.object_grid import denormalise_sdf
 from hoijax.models.vqvae import code_usage, create_vqvae, make_vqvae_fns, reinit_dead_codes
+from hoijax.priors import folder, loop
+from hoijax.priors.grid import LATENT_FILE
 
 CONFIG_RULES = {
     "workdir": (lambda v: isinstance(v, str) and v != "", "a folder path"),
@@ -47,6 +49,7 @@ CONFIG_RULES = {
 NEAR_SURFACE = 0.5  # grid value |v| < 0.5: within 2 cm of the surface (T s / 2)
 SHELL = 0.117  # grid value of 4.7 mm (half the CPU grid's 9.4 mm voxel): the shell IoU
 GRID_KEYS = ("object", "category", "grasp")
+MAX_STD_SAMPLES = 512  # training grids encoded to measure the latent's std
 
 
 def check_config(config) -> None:
@@ -69,7 +72,7 @@ def init_state(config, tx) -> tuple:
     vq = make_vqvae_fns(graphdef, config.model.commitment)
     k = config.model.codebook_size
     return vq, dict(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=init_optimizer(params, tx),
+                    opt_state=loop.init_optimizer(params, tx),
                     usage=jnp.full((k,), 1.0 / k, jnp.float32))
 
 
@@ -200,12 +203,9 @@ def load_data(config, progress=True) -> dict:
 
 def train(config, data, progress=True) -> tuple:
     """Trains (or resumes) in config.workdir -> (vq fns, final host state)."""
-    os.makedirs(config.workdir, exist_ok=True)
-    with open(os.path.join(config.workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=1))
-    train_data, held_out = grid_loop.split_by_grasp(data, config.data.held_out_every,
-                                                    GRID_KEYS)
-    tx, _ = make_optimizer(config.optim, config.num_steps)
+    loop.write_config(config)
+    train_data, held_out = loop.split_by_grasp(data, config.data.held_out_every, GRID_KEYS)
+    tx, _ = loop.make_optimizer(config.optim, config.num_steps)
     vq, state = init_state(config, tx)
     categories = data["manifest"]["categories"]
 
@@ -215,16 +215,40 @@ def train(config, data, progress=True) -> tuple:
         figures = held_out_figures(vq, jax.device_get(state["params"]), held_out, categories)
         return {f"held_out/{k}": v for k, v in figures.items()}
 
-    state = grid_loop.run_loop(config, state, make_train_step(vq, tx, config),
-                               {"object": train_data["object"]}, evaluate=evaluate,
-                               name="train grid autoencoder", progress=progress)
+    state = loop.run_loop(config, state, make_train_step(vq, tx, config),
+                          {"object": train_data["object"]}, evaluate=evaluate,
+                          name="train grid autoencoder", progress=progress)
     return vq, state, train_data
+
+
+def export_autoencoder(workdir, out_dir, vq, params, train_grids, manifest, step) -> float:
+    """Writes an autoencoder folder (`hoijax.priors.folder`, plus latent.json: the latent's
+    std and mean measured on up to 512 of the training grids). Returns the std."""
+    import json
+    pick = np.linspace(0, len(train_grids) - 1, min(MAX_STD_SAMPLES, len(train_grids)))
+    z = encode_all(vq, params, train_grids[pick.round().astype(int)])
+    std = float(np.std(z))
+    folder.write_prior_folder(workdir, out_dir, params, grid_record(manifest, step,
+                                                                    "grid autoencoder"),
+                              plot=lambda m: folder.loss_plot(m, title="autoencoder loss"))
+    with open(os.path.join(out_dir, LATENT_FILE), "w") as f:
+        json.dump(dict(latent_std=std, latent_mean=float(np.mean(z)),
+                       latent_shape=list(z.shape[1:]), half_extent=manifest["half_extent"],
+                       resolution=manifest["resolution"]), f)
+    return std
+
+
+def grid_record(manifest, step, what) -> dict:
+    """training.json's fields of a grid model: step, what, the grid data's facts."""
+    return dict(step=step, what=what,
+                data={k: manifest[k] for k in ("num_samples", "resolution", "half_extent",
+                                               "field_resolution", "seconds")
+                      if k in manifest}, data_config=manifest.get("config"))
 
 
 def run(config, export: str | None) -> None:
     """`python -m hoijax.train_prior` with a grid autoencoder config: train, then export
     the autoencoder folder (default WORKDIR/autoencoder)."""
-    from hoijax.diffusion import grid_export
     from hoijax.parallel import check_batch_size
     check_config(config)
     check_batch_size(config.batch_size, "--config.batch_size")
@@ -232,7 +256,6 @@ def run(config, export: str | None) -> None:
     vq, state, train_data = train(config, data)
     if jax.process_index() == 0:
         out = export or os.path.join(config.workdir, "autoencoder")
-        grid_export.export_autoencoder(config.workdir, out, vq, state["params"],
-                                       train_data["object"], data["manifest"],
-                                       int(state["step"]))
+        export_autoencoder(config.workdir, out, vq, state["params"], train_data["object"],
+                           data["manifest"], int(state["step"]))
         print(f"exported the grid autoencoder (step {int(state['step'])}) to {out}")

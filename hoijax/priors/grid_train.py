@@ -8,10 +8,11 @@ noises x0 and regresses x0 (or epsilon); the loss averages the object and hand c
 groups separately and adds them with equal weight (otherwise the 20 hand channels
 outweigh the 3 latent channels 7:1). The prompt is dropped with p = prompt_dropout (CFG)
 and the hand field replaced by the "no hand" zeros with p = hand_dropout (the prior also
-models objects alone). State {step, params, opt_state, ema} and the loop of
-hoijax.diffusion.grid_loop (data parallel, Orbax resume, metrics.jsonl + TensorBoard,
-fail-fast). Held-out losses (grasps index % data.held_out_every == 0: unseen objects) at
-t = 250 / 500 / 750, with the right prompt and with the null prompt, fixed noise.
+models objects alone). State {step, params, opt_state, ema} and the harness's loop
+(`hoijax.priors.loop`: data parallel, Orbax resume, metrics.jsonl + TensorBoard,
+fail-fast); the export writes the folder that `hoijax.priors.grid.load_grid_prior` reads.
+Held-out losses (grasps index % data.held_out_every == 0: unseen objects) at t = 250 /
+500 / 750, with the right prompt and with the null prompt, fixed noise.
 """
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ import optax
 
 from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
                            POSITIVE_INT, check_fields, int_at_least, one_of)
-from hoijax.diffusion import grid_loop
 from hoijax.diffusion.schedules import make_schedule, q_sample
-from hoijax.diffusion.trainer import EVAL_TIMESTEPS, init_state, make_optimizer
 from hoijax.interaction.hand_field import NUM_FIELD_JOINTS
 from hoijax.models.text import NULL_PROMPT, category_tokens, drop_prompts, tokenize
 from hoijax.models.unet3d import create_denoiser, make_denoise_fn
+from hoijax.priors import folder, grid_autoencoder_train, loop
+from hoijax.priors.grid import load_autoencoder
+from hoijax.priors.image_train import EVAL_TIMESTEPS
 
 CONFIG_RULES = {
     "workdir": (lambda v: isinstance(v, str) and v != "", "a folder path"),
@@ -102,7 +104,7 @@ def make_train_step(denoise, tx, schedule, token_table, latent_dim, config):
         loss, grads = jax.value_and_grad(loss_fn)(state["params"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
-        ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state["ema"], params)
+        ema = loop.ema_update(state["ema"], params, decay)
         return dict(step=state["step"] + 1, params=params, opt_state=opt_state, ema=ema), \
             dict(loss=loss, grad_norm=optax.tree.norm(grads))
 
@@ -137,8 +139,8 @@ def held_out_losses(denoise, params, schedule, x0, tokens, latent_dim, predictio
 
 def prior_targets(autoencoder, data) -> np.ndarray:
     """(N,r,r,r,D+20) x0 = [encoded object / latent_std ; hand field] of grid data."""
-    from hoijax.diffusion.vqvae_trainer import encode_all
-    z = encode_all(autoencoder.vq, autoencoder.params, data["object"]) / autoencoder.latent_std
+    z = grid_autoencoder_train.encode_all(autoencoder.vq, autoencoder.params, data["object"])
+    z = z / autoencoder.latent_std
     if z.shape[1:4] != data["hand"].shape[1:4]:
         raise ValueError(f"latent resolution {z.shape[1:4]} differs from the data's hand "
                          f"field resolution {data['hand'].shape[1:4]}")
@@ -148,7 +150,6 @@ def prior_targets(autoencoder, data) -> np.ndarray:
 def autoencoder_dir(config, data_path) -> str:
     """config.autoencoder.path, or one trained now (grid_autoencoder variant
     autoencoder.train_variant) into workdir/autoencoder_run on the same data."""
-    from hoijax.diffusion import vqvae_trainer
     from hoijax.runtime import repo_config
     if config.autoencoder.path:
         return config.autoencoder.path
@@ -157,7 +158,7 @@ def autoencoder_dir(config, data_path) -> str:
     ae_config.data.path = data_path
     out = os.path.join(ae_config.workdir, "autoencoder")
     if not os.path.isfile(os.path.join(out, "latent.json")):
-        vqvae_trainer.run(ae_config, out)
+        grid_autoencoder_train.run(ae_config, out)
     return out
 
 
@@ -183,13 +184,12 @@ def run(config, export: str | None, progress=True) -> None:
     """`python -m hoijax.train_prior` with a grid prior config: (autoencoder,) train,
     export the grid prior folder (default WORKDIR/grid_prior)."""
     from hoijax.data.grid_data import load_grid_data
-    from hoijax.diffusion import grid_export
     from hoijax.parallel import check_batch_size
     check_config(config)
     check_batch_size(config.batch_size, "--config.batch_size")
     path = data_path(config, progress)
     ae_dir = autoencoder_dir(config, path)
-    autoencoder = grid_export.load_autoencoder(ae_dir)
+    autoencoder = load_autoencoder(ae_dir)
     latent_dim = autoencoder.config.model.latent_dim
     if config.model.in_channels != latent_dim + NUM_FIELD_JOINTS:
         raise ValueError(f"config.model.in_channels={config.model.in_channels}: must be the "
@@ -202,16 +202,31 @@ def run(config, export: str | None, progress=True) -> None:
     state = train(config, data, latent_dim, progress)
     if jax.process_index() == 0:
         out = export or os.path.join(config.workdir, "grid_prior")
-        grid_export.export_grid_prior(config.workdir, out, state["ema"], data["manifest"],
-                                      int(state["step"]), ae_dir)
+        export_grid_prior(config.workdir, out, state["ema"], data["manifest"],
+                          int(state["step"]), ae_dir)
         print(f"exported the grid prior (EMA parameters at step {int(state['step'])}) to "
-              f"{out}; load it with hoijax.diffusion.grid_export.load_grid_prior({out!r})")
+              f"{out}; load it with hoijax.priors.grid.load_grid_prior({out!r})")
 
 
 def initial_state(config, tx) -> tuple:
     """-> (denoise fn, the fresh train state {step, params, opt_state, ema})."""
     denoise, params = init_model(config)
-    return denoise, init_state(params, tx)
+    return denoise, loop.init_state(params, tx)
+
+
+def export_grid_prior(workdir, out_dir, params, manifest, step, autoencoder_dir) -> None:
+    """Writes a grid prior folder: the denoiser's (EMA) params, config, categories and
+    training record, and a copy of its autoencoder folder in out_dir/autoencoder."""
+    import shutil
+    folder.write_prior_folder(workdir, out_dir, params,
+                              grid_autoencoder_train.grid_record(manifest, step,
+                                                                 "grid prior denoiser"),
+                              categories=manifest["categories"],
+                              plot=lambda m: folder.loss_plot(m, EVAL_TIMESTEPS))
+    target = os.path.join(out_dir, "autoencoder")
+    if os.path.abspath(autoencoder_dir) != os.path.abspath(target):
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(autoencoder_dir, target)
 
 
 def export_latest(workdir: str, out_dir: str | None = None) -> int:
@@ -220,41 +235,30 @@ def export_latest(workdir: str, out_dir: str | None = None) -> int:
     import json
 
     import ml_collections
-    import orbax.checkpoint as ocp
 
     from hoijax.data.grid_data import MANIFEST
-    from hoijax.diffusion import grid_export
     with open(os.path.join(workdir, "config.json")) as f:
         config = ml_collections.ConfigDict(json.load(f))
-    tx, _ = make_optimizer(config.optim, config.num_steps)
+    tx, _ = loop.make_optimizer(config.optim, config.num_steps)
     _, state = initial_state(config, tx)
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")))
-    step = manager.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"{workdir}/checkpoints: no checkpoint to export")
-    state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    manager.close()
+    state, step = loop.restore_latest(workdir, state)
     path = config.data.path or os.path.join(workdir, "data")
     with open(os.path.join(path, MANIFEST)) as f:
         manifest = json.load(f)
     ae_dir = config.autoencoder.path or os.path.join(workdir, "autoencoder_run",
                                                      "autoencoder")
-    grid_export.export_grid_prior(workdir, out_dir or os.path.join(workdir, "grid_prior"),
-                                  jax.device_get(state["ema"]), manifest, int(step), ae_dir)
-    return int(step)
+    export_grid_prior(workdir, out_dir or os.path.join(workdir, "grid_prior"), state["ema"],
+                      manifest, step, ae_dir)
+    return step
 
 
 def train(config, data, latent_dim, progress=True) -> dict:
     """Trains (or resumes) the denoiser in config.workdir; returns the final host state."""
-    os.makedirs(config.workdir, exist_ok=True)
-    with open(os.path.join(config.workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=1))
-    train_data, held_out = grid_loop.split_by_grasp(data, config.data.held_out_every,
-                                                    PRIOR_KEYS)
+    loop.write_config(config)
+    train_data, held_out = loop.split_by_grasp(data, config.data.held_out_every, PRIOR_KEYS)
     token_table = category_tokens(data["manifest"]["categories"])
     schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps)
-    tx, _ = make_optimizer(config.optim, config.num_steps)
+    tx, _ = loop.make_optimizer(config.optim, config.num_steps)
     denoise, state = initial_state(config, tx)
 
     def evaluate(state, step):
@@ -270,7 +274,7 @@ def train(config, data, latent_dim, progress=True) -> dict:
             values.update({f"{name}/t{t}": v for t, v in losses.items()})
         return values
 
-    return grid_loop.run_loop(
+    return loop.run_loop(
         config, state, make_train_step(denoise, tx, schedule, token_table, latent_dim,
                                        config),
         {k: train_data[k] for k in ("x0", "category")}, evaluate=evaluate,

@@ -1,23 +1,13 @@
-"""Training the geometry-image prior: state, the data-parallel step, held-out evaluation,
-sample grids, and the resumable loop behind `python -m hoijax.train_prior`. Writing a
-trained prior folder (and loading it) is hoijax.diffusion.export, which builds on this
-module; this module imports nothing of it.
-
-The train state is a plain dict pytree {step, params, opt_state, ema}; parameters are a
-pure dict of arrays (`nnx.to_pure_dict`) that `make_denoise_fn(graphdef)` merges inside
-the jitted step, so the hot path has no Python graph walking. Batches are split over the
-`data` mesh axis, the state is replicated; the same code runs on 1 or N devices and gives
-the same numbers (up to float summation order).
-
-Data order: step s reads the permutation of epoch s // steps_per_epoch (seeded by
-(seed, epoch)), so a resumed run sees exactly the batches the killed run would have seen.
+"""Training the geometry-image prior (DiffHOI's 2D prior; docs/design.md §7): the spec that
+`python -m hoijax.train_prior --config=configs/prior.py` runs on the harness
+(`hoijax.priors.loop.run_loop`): model init, the denoising step, data, held-out losses and
+sample grids, and the export of a prior folder (`hoijax.priors.folder`) that
+`hoijax.priors.image.load_prior` reads.
 """
 from __future__ import annotations
 
 import functools
-import json
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +22,7 @@ from hoijax.diffusion.sampler import ddim_sample
 from hoijax.diffusion.schedules import make_schedule
 from hoijax.models.text import NULL_PROMPT, category_tokens, drop_prompts, tokenize
 from hoijax.models.unet import create_denoiser, make_denoise_fn
+from hoijax.priors import folder, loop
 
 EVAL_TIMESTEPS = (250, 500, 750)
 
@@ -68,31 +59,10 @@ def check_config(config) -> None:
                          f"for config.model.channel_mult={tuple(config.model.channel_mult)}")
 
 
-def make_optimizer(optim, num_steps):
-    """AdamW with linear warm-up and cosine decay, after global-norm clipping."""
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, optim.lr, max(optim.warmup_steps, 1), max(num_steps, optim.warmup_steps + 1),
-        end_value=optim.lr * optim.final_lr_fraction)
-    return optax.chain(optax.clip_by_global_norm(optim.grad_clip),
-                       optax.adamw(schedule, weight_decay=optim.weight_decay)), schedule
-
-
 def init_model(config):
     """-> (denoise fn, initial pure-dict params)."""
     graphdef, params = create_denoiser(config.model, jax.random.key(config.seed))
     return make_denoise_fn(graphdef), params
-
-
-def init_optimizer(params, tx):
-    """tx.init(params) as one jitted program: eagerly, the optimiser's zero moments
-    compile one small XLA program per leaf shape (dozens: seconds on a CPU)."""
-    return jax.jit(tx.init)(params)
-
-
-def init_state(params, tx) -> dict:
-    """The fresh train state {step, params, opt_state, ema} (ema a copy of params)."""
-    return dict(step=jnp.zeros((), jnp.int32), params=params,
-                opt_state=init_optimizer(params, tx), ema=jax.tree.map(np.copy, params))
 
 
 def make_train_step(denoise, tx, schedule, token_table, config):
@@ -113,7 +83,7 @@ def make_train_step(denoise, tx, schedule, token_table, config):
         loss, grads = jax.value_and_grad(loss_fn)(state["params"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
-        ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state["ema"], params)
+        ema = loop.ema_update(state["ema"], params, decay)
         metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads),
                        param_norm=optax.tree.norm(params))
         return dict(step=state["step"] + 1, params=params, opt_state=opt_state,
@@ -130,17 +100,6 @@ def split_held_out(data: dict, every: int) -> tuple[dict, dict]:
     held = data["grasp"] % every == 0
     pick = lambda mask: {k: data[k][mask] for k in ("object", "hand", "category")}  # noqa
     return pick(~held), pick(held)
-
-
-def batch_indices(step: int, num_samples: int, batch_size: int, seed: int) -> np.ndarray:
-    """The sample indices of `step` (drop-last epochs of seeded permutations)."""
-    per_epoch = num_samples // batch_size
-    if per_epoch < 1:
-        raise ValueError(f"batch_size={batch_size} is larger than the {num_samples} "
-                         "training samples")
-    epoch, i = divmod(step, per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(num_samples)
-    return order[i * batch_size:(i + 1) * batch_size]
 
 
 # ---------------------------------------------------------------------------------------
@@ -204,42 +163,6 @@ def sample_grid(denoise, params, schedule, data, token_table, config, key) -> np
 
 
 # ---------------------------------------------------------------------------------------
-# Logging.
-
-class MetricLog:
-    """metrics.jsonl (one JSON object per line) and TensorBoard events in workdir."""
-
-    def __init__(self, workdir: str):
-        self.path = os.path.join(workdir, "metrics.jsonl")
-        try:
-            from tensorboardX import SummaryWriter
-            self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
-        except ImportError:  # pragma: no cover - tensorboardX is an install requirement
-            self.tb = None
-
-    def write(self, step: int, values: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(dict(step=int(step), **values)) + "\n")
-        if self.tb is not None:
-            for k, v in values.items():
-                self.tb.add_scalar(k, v, step)
-            self.tb.flush()
-
-    def close(self):
-        if self.tb is not None:
-            self.tb.close()
-
-
-def read_metrics(workdir: str) -> list:
-    """The records of workdir/metrics.jsonl in order ([] when there is none yet)."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    if not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-# ---------------------------------------------------------------------------------------
 # The loop.
 
 def load_training_data(config, progress=True) -> dict:
@@ -263,84 +186,32 @@ def load_training_data(config, progress=True) -> dict:
     return data
 
 
-def _restore(config, state):
-    """(Orbax manager of config.workdir/checkpoints, state, start step): the latest
-    checkpoint's state when there is one (a killed run resumes), else `state` and 0."""
-    import orbax.checkpoint as ocp
-    manager = ocp.CheckpointManager(
-        os.path.abspath(os.path.join(config.workdir, "checkpoints")),
-        options=ocp.CheckpointManagerOptions(max_to_keep=2,
-                                             save_interval_steps=config.checkpoint_every))
-    start = manager.latest_step() or 0
-    if start:
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-        state = manager.restore(start, args=ocp.args.StandardRestore(abstract))
-        print(f"resumed from {config.workdir}/checkpoints at step {start}")
-    return manager, state, start
-
-
 def train(config, data: dict, *, progress=True, mesh=None) -> dict:
     """Trains (or resumes) the prior in config.workdir; returns the final state (host)."""
-    import orbax.checkpoint as ocp
-    from tqdm import tqdm
-    mesh = mesh or parallel.data_mesh()
-    parallel.check_batch_size(config.batch_size, "config.batch_size", mesh)
-    os.makedirs(config.workdir, exist_ok=True)
-    with open(os.path.join(config.workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=1))
+    loop.write_config(config)
     train_data, held_out = split_held_out(data, config.data.held_out_every)
-    categories = data["manifest"]["categories"]
-    token_table = category_tokens(categories)
+    token_table = category_tokens(data["manifest"]["categories"])
     schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps)
     denoise, params = init_model(config)
-    tx, lr_schedule = make_optimizer(config.optim, config.num_steps)
-    state = parallel.replicate(init_state(params, tx), mesh)
-    step_fn = jax.jit(make_train_step(denoise, tx, schedule, token_table, config),
-                      donate_argnums=0)
+    tx, lr_schedule = loop.make_optimizer(config.optim, config.num_steps)
 
-    manager, state, start = _restore(config, state)
-    log = MetricLog(config.workdir)
-    key = jax.random.key(config.seed)
-    bar = tqdm(total=config.num_steps, initial=start, disable=not progress, unit="step",
-               desc="train prior")
-    tick, tick_step = time.time(), start
-    n_train = len(train_data["category"])
-    for step in range(start, config.num_steps):
-        idx = batch_indices(step, n_train, config.batch_size, config.seed)
-        batch = parallel.shard_batch({k: v[idx] for k, v in train_data.items()}, mesh)
-        state, metrics = step_fn(state, batch, key)
-        loss = float(metrics["loss"])
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss {loss} at step {step + 1}; "
-                                     f"last checkpoint: step {manager.latest_step()}")
-        done = step + 1
-        if done % config.log_every == 0 or done == config.num_steps:
-            now = time.time()
-            rate = (done - tick_step) * config.batch_size / max(now - tick, 1e-9)
-            values = dict(loss=loss, grad_norm=float(metrics["grad_norm"]),
-                          param_norm=float(metrics["param_norm"]),
-                          lr=float(lr_schedule(step)), images_per_s=rate)
-            log.write(done, values)
-            bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{rate:.0f}")
-            tick, tick_step = now, done
-        if config.eval_every > 0 and (done % config.eval_every == 0
-                                      or done == config.num_steps):
-            evaluate(config, denoise, state["ema"], schedule, held_out, token_table, log,
-                     done)
-        manager.save(done, args=ocp.args.StandardSave(state),
-                     force=done == config.num_steps)
-        bar.update(1)
-    manager.wait_until_finished()
-    bar.close()
-    log.close()
-    return jax.device_get(state)
+    def evaluate_state(state, step):
+        return evaluate(config, denoise, state["ema"], schedule, held_out, token_table, step)
+
+    return loop.run_loop(
+        config, loop.init_state(params, tx),
+        make_train_step(denoise, tx, schedule, token_table, config), train_data,
+        evaluate=evaluate_state, name="train prior", progress=progress, mesh=mesh,
+        log_values=lambda metrics, step: dict(lr=float(lr_schedule(step))),
+        rate_name="images_per_s")
 
 
-def evaluate(config, denoise, params, schedule, held_out, token_table, log, step):
-    """Held-out losses (right prompt, null prompt) and a sample grid PNG."""
+def evaluate(config, denoise, params, schedule, held_out, token_table, step) -> dict:
+    """Held-out losses (right prompt, null prompt) -> logged values; writes a sample grid
+    PNG into workdir/samples."""
     import mediapy
     if len(held_out["category"]) == 0:
-        return
+        return {}
     tokens = np.asarray(token_table)[held_out["category"]]
     right = held_out_losses(denoise, params, schedule, held_out, tokens,
                             config.diffusion.prediction)
@@ -348,9 +219,63 @@ def evaluate(config, denoise, params, schedule, held_out, token_table, log, step
                            config.diffusion.prediction)
     values = {f"held_out/t{t}": v for t, v in right.items()}
     values.update({f"held_out_null/t{t}": v for t, v in null.items()})
-    log.write(step, values)
     grid = sample_grid(denoise, params, schedule, held_out, token_table, config,
                        jax.random.key(config.seed + 7))
     os.makedirs(os.path.join(config.workdir, "samples"), exist_ok=True)
     mediapy.write_image(os.path.join(config.workdir, "samples", f"step_{step:07d}.png"), grid)
+    return values
 
+
+
+# ---------------------------------------------------------------------------------------
+# Export and the entry point.
+
+def export_prior(workdir: str, out_dir: str, params: dict, manifest: dict, step: int) -> None:
+    """Writes a prior folder from a training run (`hoijax.priors.folder`).
+
+    workdir: the run's folder (its config.json, metrics.jsonl and last sample grid are
+    copied); params: the (EMA) parameters to ship; manifest: the training data's manifest
+    (its `categories`; num_samples / image_size / seconds / config, where present, go into
+    training.json); step: the training step of `params`."""
+    record = dict(step=step, data={k: manifest[k] for k in ("num_samples", "image_size",
+                                                            "seconds") if k in manifest},
+                  data_config=manifest.get("config"))
+    folder.write_prior_folder(workdir, out_dir, params, record,
+                              categories=manifest["categories"],
+                              plot=lambda m: folder.loss_plot(m, EVAL_TIMESTEPS))
+
+
+def export_latest(workdir: str, out_dir: str, manifest: dict | None = None) -> int:
+    """Writes the EMA parameters of a run's latest checkpoint as a prior folder; returns the
+    step exported. manifest: the training data's manifest; None reads it from the run's
+    data folder (config.data.path, or workdir/data)."""
+    import json
+
+    import ml_collections
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    _, params = init_model(config)
+    tx, _ = loop.make_optimizer(config.optim, config.num_steps)
+    state, step = loop.restore_latest(workdir, loop.init_state(params, tx))
+    if manifest is None:
+        path = os.path.join(config.data.path or os.path.join(workdir, "data"), "manifest.json")
+        with open(path) as f:
+            manifest = json.load(f)
+    export_prior(workdir, out_dir, state["ema"], manifest, step)
+    return step
+
+
+def run(config, export: str | None) -> None:
+    """`python -m hoijax.train_prior` with a geometry-image prior config: check, train,
+    export the prior folder (default WORKDIR/prior) and print how to use it."""
+    check_config(config)
+    parallel.check_batch_size(config.batch_size, "--config.batch_size")
+    data = load_training_data(config)
+    state = train(config, data)
+    step = int(state["step"])
+    print(f"trained to step {step}; workdir {config.workdir}")
+    if jax.process_index() == 0:  # one writer on a multi-host job
+        out = export or os.path.join(config.workdir, "prior")
+        export_prior(config.workdir, out, state["ema"], data["manifest"], step)
+        print(f"exported the prior (EMA parameters at step {step}) to {out}; use it with\n"
+              f"  python -m hoijax.reconstruct --clip=CLIP --out=OUT --config.prior={out}")

@@ -1,7 +1,7 @@
-"""The trained 3D interaction-grid prior on disk (docs/design.md §11): export and the
-one-call loader.
+"""The 3D interaction-grid prior (G-HOP; docs/design.md §11) loaded: its autoencoder and
+its denoiser, in one call. Imports no training code.
 
-    from hoijax.diffusion.grid_export import load_grid_prior
+    from hoijax.priors.grid import load_grid_prior
     prior = load_grid_prior()            # the shipped hoijax/assets/grid_prior
     z = prior.encode(sdf_grid)           # (B,R,R,R) -> (B,r,r,r,D) unit-std latent
     grid = prior.decode(z)               # -> (B,R,R,R) truncated SDF in [-1, 1]
@@ -10,31 +10,29 @@ one-call loader.
 A grid prior folder holds the denoiser (`params.npz`, `config.json`, `categories.json`)
 and its autoencoder in `autoencoder/` (`params.npz`, `config.json`, `latent.json`: the
 latent's standard deviation on the training set), with the training records
-(`metrics.jsonl`, `training.json`, `loss.png`) beside each. An autoencoder folder alone
-loads with `load_autoencoder`.
+(`metrics.jsonl`, `training.json`, `loss.png`) beside each (`hoijax.priors.folder`). An
+autoencoder folder alone loads with `load_autoencoder`. The specs that train and export
+them: `hoijax.priors.grid_autoencoder_train`, `hoijax.priors.grid_train`.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-import shutil
-
-
 
 import ml_collections
 import numpy as np
 
-from hoijax.diffusion.export import (flatten_params, loss_plot, read_prior_folder,
-                                     unflatten_params)
 from hoijax.diffusion.schedules import Schedule, make_schedule
-from hoijax.diffusion.trainer import read_metrics
+from hoijax.models.build import module_graphdef
 from hoijax.models.text import category_tokens
+from hoijax.models.unet3d import UNet3D, make_denoise_fn
+from hoijax.models.vqvae import VQVAE, make_vqvae_fns
+from hoijax.priors.folder import read_prior_folder, unflatten_params
 
 DEFAULT_GRID_PRIOR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "grid_prior")
 LATENT_FILE = "latent.json"
-MAX_STD_SAMPLES = 512
 
 
 @dataclasses.dataclass
@@ -56,46 +54,8 @@ class Autoencoder:
         return self.vq.decode(self.params, z * self.latent_std, quantize)
 
 
-def _write_record(workdir, out_dir, step, manifest, title):
-    metrics = read_metrics(workdir)
-    if metrics:
-        shutil.copy(os.path.join(workdir, "metrics.jsonl"),
-                    os.path.join(out_dir, "metrics.jsonl"))
-    shutil.copy(os.path.join(workdir, "config.json"), os.path.join(out_dir, "config.json"))
-    with open(os.path.join(workdir, "config.json")) as f:
-        planned = json.load(f)["num_steps"]
-    record = dict(step=int(step), planned_steps=planned, what=title,
-                  data={k: manifest[k] for k in ("num_samples", "resolution", "half_extent",
-                                                 "field_resolution", "seconds")
-                        if k in manifest}, data_config=manifest.get("config"))
-    with open(os.path.join(out_dir, "training.json"), "w") as f:
-        json.dump(record, f, indent=1)
-    if any("loss" in m for m in metrics):
-        import mediapy
-        mediapy.write_image(os.path.join(out_dir, "loss.png"), loss_plot(metrics))
-
-
-def export_autoencoder(workdir, out_dir, vq, params, train_grids, manifest, step) -> float:
-    """Writes an autoencoder folder; measures the latent std on (up to 512 of) the
-    training grids. Returns the std."""
-    from hoijax.diffusion.vqvae_trainer import encode_all
-    os.makedirs(out_dir, exist_ok=True)
-    pick = np.linspace(0, len(train_grids) - 1, min(MAX_STD_SAMPLES, len(train_grids)))
-    z = encode_all(vq, params, train_grids[pick.round().astype(int)])
-    std = float(np.std(z))
-    np.savez(os.path.join(out_dir, "params.npz"), **flatten_params(params))
-    with open(os.path.join(out_dir, LATENT_FILE), "w") as f:
-        json.dump(dict(latent_std=std, latent_mean=float(np.mean(z)),
-                       latent_shape=list(z.shape[1:]), half_extent=manifest["half_extent"],
-                       resolution=manifest["resolution"]), f)
-    _write_record(workdir, out_dir, step, manifest, "grid autoencoder")
-    return std
-
-
 def load_autoencoder(path: str) -> Autoencoder:
     """Loads an autoencoder folder (raises FileNotFoundError naming a missing file)."""
-    from hoijax.models.build import module_graphdef
-    from hoijax.models.vqvae import VQVAE, make_vqvae_fns
     for name in ("params.npz", "config.json", LATENT_FILE):
         if not os.path.isfile(os.path.join(path, name)):
             raise FileNotFoundError(f"{os.path.join(path, name)}: missing; an autoencoder "
@@ -153,29 +113,9 @@ class GridPrior:
         return self.autoencoder.half_extent
 
 
-def export_grid_prior(workdir, out_dir, params, manifest, step, autoencoder_dir) -> None:
-    """Writes a grid prior folder: the denoiser's (EMA) params, config, categories and
-    training record, and a copy of its autoencoder folder in out_dir/autoencoder."""
-    os.makedirs(out_dir, exist_ok=True)
-    np.savez(os.path.join(out_dir, "params.npz"), **flatten_params(params))
-    with open(os.path.join(out_dir, "categories.json"), "w") as f:
-        json.dump(list(manifest["categories"]), f)
-    _write_record(workdir, out_dir, step, manifest, "grid prior denoiser")
-    samples = os.path.join(workdir, "samples")
-    if os.path.isdir(samples) and os.listdir(samples):
-        shutil.copy(os.path.join(samples, sorted(os.listdir(samples))[-1]),
-                    os.path.join(out_dir, "samples.png"))
-    target = os.path.join(out_dir, "autoencoder")
-    if os.path.abspath(autoencoder_dir) != os.path.abspath(target):
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(autoencoder_dir, target)
-
-
 def load_grid_prior(path: str | None = None) -> GridPrior:
     """Loads a grid prior folder (default: the shipped hoijax/assets/grid_prior). Raises
     FileNotFoundError naming the missing file."""
-    from hoijax.models.build import module_graphdef
-    from hoijax.models.unet3d import UNet3D, make_denoise_fn
     path = path or DEFAULT_GRID_PRIOR
     config, params, categories = read_prior_folder(
         path, ("params.npz", "config.json", "categories.json"), "a grid prior folder is "
@@ -184,5 +124,3 @@ def load_grid_prior(path: str | None = None) -> GridPrior:
     schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps)
     return GridPrior(config, make_denoise_fn(graphdef), params, categories, schedule,
                      load_autoencoder(os.path.join(path, "autoencoder")))
-
-
