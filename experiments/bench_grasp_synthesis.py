@@ -58,8 +58,8 @@ HELD_CM = 2.0  # a grasp "holds" when the object moves less than this in the sim
 
 def run_object(fns, prior, model, config, category, seed, opts, hand_interior):
     from hoijax.data.synthetic import objects as O
-    from hoijax.interaction.grasp_tools import grasp_metrics
-    from hoijax.interaction import grasp as G
+    from hoijax.grasp.tools import grasp_metrics
+    from hoijax.grasp import synthesis as G
     from hoijax.interaction import volume as V
     from hoijax.eval.physics import interior_samples
     params = O.sample_params(category, np.random.default_rng(seed))
@@ -196,10 +196,10 @@ def main(argv):
     from hoijax.data.synthetic.objects import CATEGORIES
     from hoijax.priors.grid import load_grid_prior
     from hoijax.eval.physics import INSTALL_HINT, have_mujoco
-    from hoijax.interaction.grasp_tools import grasp_picture, options
+    from hoijax.grasp.tools import grasp_picture, options
     from hoijax.hand import load_hand_model
     from hoijax.hand.proxy import interior_points
-    from hoijax.interaction import grasp as G
+    from hoijax.grasp import synthesis as G
     enable_compilation_cache()
     if _SUMMARISE.value:
         import json

@@ -88,7 +88,7 @@ def denoiser_part(prior) -> dict:
 
 def sample_latents(prior, categories, per_category, key):
     """(C*n, r, r, r, D+20) DDIM samples with the prompt, C*n tokens in category order."""
-    from hoijax.interaction.generate import sample_grids
+    from hoijax.grasp.generate import sample_grids
     return sample_grids(prior, [c for c in categories for _ in range(per_category)], key)
 
 
@@ -116,7 +116,7 @@ def hand_meshes(model, poses):
 def samples_part(prior) -> dict:
     from hoijax.data.grid_data import load_grid_data
     from hoijax.hand import load_hand_model
-    from hoijax.interaction.generate import decode_objects, fit_hands, sample_fields
+    from hoijax.grasp.generate import decode_objects, fit_hands, sample_fields
     from hoijax.interaction.hand_field import is_no_hand
     model = load_hand_model("right")
     half = prior.half_extent
@@ -163,7 +163,7 @@ def samples_part(prior) -> dict:
 def _cell(model, faces, hand, grid, half, center, cam, size):
     """One render: the grid's zero level set (marching cubes) and a hand mesh."""
     from hoijax import viz
-    from hoijax.interaction.generate import grid_mesh
+    from hoijax.grasp.generate import grid_mesh
     verts, tris = [hand], [faces]
     colors = [np.tile([0.93, 0.72, 0.58], (len(hand), 1))]
     mesh = grid_mesh(grid, half, center)

@@ -43,9 +43,9 @@ def main(argv):
 
     from hoijax.priors.grid import load_grid_prior
     from hoijax.geometry.mesh import write_obj
-    from hoijax.interaction.grasp_tools import grasp_picture, prompt_category
+    from hoijax.grasp.tools import grasp_picture, prompt_category
     from hoijax.hand import load_hand_model, mano_forward
-    from hoijax.interaction import generate as GEN
+    from hoijax.grasp import generate as GEN
     from hoijax.interaction.hand_field import hand_frame_center
     from hoijax.runtime import enable_compilation_cache
     enable_compilation_cache()

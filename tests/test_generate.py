@@ -1,4 +1,4 @@
-"""Hand-object generation from a category word (hoijax.interaction.generate, the CLI)."""
+"""Hand-object generation from a category word (hoijax.grasp.generate, the CLI)."""
 import os
 import pickle
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from hoijax.interaction import generate as GEN
+from hoijax.grasp import generate as GEN
 
 
 def test_grid_mesh_of_a_sphere_is_in_the_hand_frame():

@@ -1,4 +1,4 @@
-"""Grasp synthesis with the grid prior (hoijax.interaction.grasp, volume) and its CLI."""
+"""Grasp synthesis with the grid prior (hoijax.grasp.synthesis, volume) and its CLI."""
 import json
 import os
 import pickle
@@ -12,7 +12,7 @@ import pytest
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from hoijax.interaction import grasp as G
+from hoijax.grasp import synthesis as G
 from hoijax.interaction import volume as V
 from hoijax.runtime import repo_config
 
@@ -95,7 +95,7 @@ def test_object_frame_mano_parameters_match_an_independent_mano(standin_right, t
 @pytest.fixture(scope="module")
 def tiny_run(prior, standin_right, object_mesh):
     """The CLI's tiny config on the box, in process (the same compiled shapes as the CLI)."""
-    from hoijax.interaction.grasp_tools import options
+    from hoijax.grasp.tools import options
     config = repo_config("grasp.py", "tiny")
     mesh, _ = object_mesh
     vol = V.volume_from_mesh(mesh, config.volume_size)

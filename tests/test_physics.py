@@ -53,7 +53,7 @@ def test_penetration_volume_of_a_sphere_cap():
 def test_contacts_find_the_touched_fingers(standin_right, flat_hand):
     """Small spheres 1 mm from the thumb and index fingertips: exactly those two touch;
     moved 3 mm away, none does."""
-    from hoijax.interaction.grasp import hand_contact_parts
+    from hoijax.grasp.synthesis import hand_contact_parts
     verts, _ = flat_hand
     parts = [np.asarray(p) for p in hand_contact_parts(standin_right)]
     tips = [standin_right.fingertip_ids[0], standin_right.fingertip_ids[1]]  # thumb, index

@@ -53,9 +53,9 @@ def main(argv):
     from hoijax.geometry.mesh import write_obj
     from hoijax.hand import load_hand_model
     from hoijax.hand.proxy import interior_points
-    from hoijax.interaction import grasp as G
+    from hoijax.grasp import synthesis as G
     from hoijax.interaction import volume as V
-    from hoijax.interaction.grasp_tools import (check_config, grasp_metrics, grasp_picture,
+    from hoijax.grasp.tools import (check_config, grasp_metrics, grasp_picture,
                                                 object_points, options, prompt_category)
     from hoijax.runtime import enable_compilation_cache
     enable_compilation_cache()

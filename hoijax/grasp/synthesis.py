@@ -31,12 +31,12 @@ from __future__ import annotations
 import functools
 
 import flax.struct
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from hoijax.data.synthetic.grasp import contact_parts, palm_vertices
 from hoijax.diffusion.sampler import guided_prediction
 from hoijax.diffusion.schedules import q_sample
 from hoijax.geometry.rotations import (matrix_to_axis_angle, matrix_to_rot6d, random_rotation,
@@ -96,7 +96,6 @@ class GraspSetup:
 def hand_contact_parts(model: ManoModel) -> tuple:
     """The 6 contact parts' vertex ids: each finger's distal half (thumb, index, middle,
     ring, pinky) and the palm centre (`hoijax.data.synthetic.grasp`'s definitions)."""
-    from hoijax.data.synthetic.grasp import contact_parts, palm_vertices
     return tuple(jnp.asarray(ids, jnp.int32) for ids in
                  list(contact_parts(model)) + [palm_vertices(model, 24)])
 

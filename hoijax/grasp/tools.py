@@ -5,6 +5,17 @@ hand with its object from two views).
 """
 from __future__ import annotations
 
+import jax.numpy as jnp
+import numpy as np
+
+from hoijax import checks as C
+from hoijax import viz
+from hoijax.data.synthetic.objects import canonical_category
+from hoijax.eval import physics as P
+from hoijax.eval.physics import GRAVITY_DIRECTIONS, interior_samples
+from hoijax.grasp import synthesis as G
+from hoijax.hand.model import mano_forward
+from hoijax.interaction import volume as V
 
 SKIN = (0.93, 0.72, 0.58)
 OBJECT_COLOR = (0.35, 0.55, 0.85)
@@ -13,7 +24,6 @@ OBJECT_COLOR = (0.35, 0.55, 0.85)
 def prompt_category(word, prior):
     """The grid prior's category for a --category word (any spelling), or None (the null
     prompt) for no word or one the prior does not know, saying so."""
-    from hoijax.data.synthetic.objects import canonical_category
     if not word:
         return None
     try:
@@ -29,7 +39,6 @@ def prompt_category(word, prior):
 
 def check_config(config) -> None:
     """Raises ValueError naming the first field that cannot work."""
-    from hoijax import checks as C
     C.check_fields(config, {
         "seeds_per_grasp": C.POSITIVE_INT, "jitter": C.NON_NEGATIVE,
         "sds.steps": C.NON_NEGATIVE_INT, "sds.lr": C.POSITIVE, "sds.t_min": C.FRACTION,
@@ -48,7 +57,6 @@ def check_config(config) -> None:
     if len(config.betas) != 10:
         raise ValueError(f"config.betas: 10 MANO shape coefficients expected, got "
                          f"{len(config.betas)}")
-    from hoijax.eval.physics import GRAVITY_DIRECTIONS
     bad = [g for g in config.metrics.gravity if g not in GRAVITY_DIRECTIONS]
     if bad or not config.metrics.gravity:
         raise ValueError(f"config.metrics.gravity={tuple(config.metrics.gravity)}: use "
@@ -57,7 +65,6 @@ def check_config(config) -> None:
 
 def options(config):
     """The library's static options from a grasp config."""
-    from hoijax.interaction import grasp as G
     return dict(
         sds=G.sds_options(steps=config.sds.steps, lr=config.sds.lr,
                           t_range=(config.sds.t_min, config.sds.t_max),
@@ -74,9 +81,7 @@ def options(config):
 def render_views(hand_verts, hand_faces, obj_verts, obj_faces, size=200):
     """Two renders (front, side; slightly from above) of a hand with an object (one frame,
     metres), framed on both -> list of (size,size,3) uint8."""
-    import numpy as np
 
-    from hoijax import viz
     verts = np.concatenate([hand_verts, obj_verts])
     faces = np.concatenate([hand_faces, np.asarray(obj_faces) + len(hand_verts)])
     colors = np.concatenate([np.tile(SKIN, (len(hand_verts), 1)),
@@ -94,7 +99,6 @@ def render_views(hand_verts, hand_faces, obj_verts, obj_faces, size=200):
 
 def grasp_picture(hands, hand_faces, obj_verts, obj_faces, titles, size=200, cols=2):
     """(H,W,3) uint8: each hand (V,3) with the object from two views, titled."""
-    from hoijax import viz
     cells = []
     for hand, title in zip(hands, titles):
         for k, image in enumerate(render_views(hand, hand_faces, obj_verts, obj_faces, size)):
@@ -114,12 +118,7 @@ def grasp_picture(hands, hand_faces, obj_verts, obj_faces, titles, size=200, col
 def grasp_metrics(model, volume, params, obj_surface, obj_interior, config,
                   hand_interior, parts) -> dict:
     """Physical metrics of one grasp (MANO parameters in the object frame)."""
-    import jax.numpy as jnp
-    import numpy as np
 
-    from hoijax.eval import physics as P
-    from hoijax.hand.model import mano_forward
-    from hoijax.interaction import volume as V
     sdf = lambda x: V.sample(volume, x)  # noqa: E731
     m = P.hand_measures(sdf, model, hand_interior, parts,
                         *(jnp.asarray(params[k]) for k in ("hand_pose", "betas",
@@ -144,10 +143,7 @@ def grasp_metrics(model, volume, params, obj_surface, obj_interior, config,
 
 def object_points(mesh, volume, max_surface=4000):
     """(surface vertices, interior points) of an object for the simulation."""
-    import numpy as np
 
-    from hoijax.eval.physics import interior_samples
-    from hoijax.interaction import volume as V
     surface = np.asarray(mesh.vertices)
     if len(surface) > max_surface:
         surface = surface[np.random.default_rng(0).choice(len(surface), max_surface,
