@@ -30,6 +30,11 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
+# The repository's configs/ (hoijax/grasp/__main__.py -> ../../configs); no hoijax import,
+# so --help stays fast.
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "configs")
+
 _OBJECT = flags.DEFINE_string("object", None, "Object mesh file (metres, any pose).")
 _SCALE = flags.DEFINE_float("scale", 1.0, "Multiplies the mesh's coordinates into metres "
                             "(0.001 for millimetres); outputs are in the scaled frame.")
@@ -39,8 +44,8 @@ _OUT = flags.DEFINE_string("out", None, "Output folder.")
 _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO_RIGHT.pkl "
                                 "(default: $HOIJAX_MANO_DIR or the stand-in hand).")
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "configs", "grasp.py"), "Grasp config (configs/grasp.py[:variant]).")
+    "config", os.path.join(CONFIGS_DIR, "grasp.py"), "Grasp config (configs/grasp.py[:variant]).")
+
 
 def main(argv):
     del argv
