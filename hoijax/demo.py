@@ -15,10 +15,9 @@ import jax
 import jax.numpy as jnp
 import mediapy
 import numpy as np
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
-from hoijax import viz
+from hoijax import cli, viz
 from hoijax.geometry.camera import orbit_camera
 from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand import load_hand_model, mano_forward, save_mano_pickle
@@ -27,7 +26,7 @@ from hoijax.render.geometry_images import hand_geometry_image, reference_depth, 
 from hoijax.render.rasterize import rasterize
 from hoijax.runtime import enable_compilation_cache
 
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = cli.define_config(
     "config", os.path.join(os.path.dirname(__file__), "..", "configs", "demo.py"),
     "Demo configuration.")
 _OUT = flags.DEFINE_string("out", "demo_out", "Output folder (created).")
@@ -97,9 +96,10 @@ def run_demo(config, out_dir, mano_dir=None):
 
 def main(argv):
     del argv
+    out = cli.output_folder(_OUT.value)
     enable_compilation_cache()
-    run_demo(_CONFIG.value, _OUT.value, _MANO_DIR.value)
+    run_demo(_CONFIG.value, out, _MANO_DIR.value)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

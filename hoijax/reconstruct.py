@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags, logging
 
-_CONFIG = config_flags.DEFINE_config_file(
+from hoijax import cli
+
+_CONFIG = cli.define_config(
     "config", os.path.join(os.path.dirname(__file__), "..", "configs", "reconstruct.py"),
     "Reconstruction configuration (configs/reconstruct.py[:variant]).")
 _CLIP = flags.DEFINE_multi_string("clip", None, "Clip folder, glob, or synthetic:CATEGORY"
@@ -35,6 +36,7 @@ _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO
 
 def main(argv):
     del argv
+    from hoijax import cli
     from hoijax.hand import load_hand_model
     from hoijax.recon.checks import check_config
     from hoijax.recon.priors import load_priors
@@ -46,15 +48,17 @@ def main(argv):
         check_config(config)
         model = load_hand_model("right", _MANO_DIR.value)
         priors = load_priors(config)
+        cli.output_folder(_OUT.value)
         jobs = load_jobs(_CLIP.value, _OUT.value, model)
     except (ValueError, FileNotFoundError) as e:
-        raise app.UsageError(str(e)) from None
+        raise cli.CliError(str(e)) from None
     logging.set_verbosity(logging.WARNING)
     try:
         reconstruct(jobs, model, priors, config, workdir=_OUT.value, category=_CATEGORY.value)
     except ValueError as e:  # a checkpoint folder of another fit, or one past num_steps
-        raise app.UsageError(str(e)) from None
+        raise cli.CliError(str(e)) from None
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from hoijax import cli
+    cli.run(main)

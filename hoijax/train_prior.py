@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags, logging
 
-_CONFIG = config_flags.DEFINE_config_file(
+from hoijax import cli
+
+_CONFIG = cli.define_config(
     "config", os.path.join(os.path.dirname(__file__), "..", "configs", "prior.py"),
     "Prior training configuration (configs/prior.py[:tiny|:paper]).")
 _EXPORT = flags.DEFINE_string(
@@ -45,8 +46,9 @@ def main(argv):
     try:
         run_task(_CONFIG.value, _EXPORT.value)
     except ValueError as e:
-        raise app.UsageError(str(e)) from None
+        raise cli.CliError(str(e)) from None
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from hoijax import cli
+    cli.run(main)

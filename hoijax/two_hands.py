@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 
-from absl import app, flags
+from absl import flags
 
 _NUM = flags.DEFINE_integer("num", 16, "Number of hand pairs.")
 _OUT = flags.DEFINE_string("out", None, "Output folder.")
@@ -34,12 +34,15 @@ _NUM_OBJ = flags.DEFINE_integer("num_obj", 8, "How many pairs to write as OBJ fi
 _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO_*.pkl.")
 
 
+MAX_PAIRS = 100_000  # --num above this is refused (10k is the evaluation protocol's count)
+
+
 def main(argv):
     del argv
     import mediapy
     import numpy as np
 
-    from hoijax import viz
+    from hoijax import cli, viz
     from hoijax.data.synthetic.two_hands import hand_meshes, pair_image
     from hoijax.geometry.mesh import write_obj
     from hoijax.hand import load_hand_model
@@ -47,43 +50,41 @@ def main(argv):
     from hoijax.twohand import representation as rep
     from hoijax.twohand.prior import load_two_hand_prior
     from hoijax.twohand.sample import Guidance, sample_pairs
-    enable_compilation_cache()
-    if not _OUT.value:
-        raise app.UsageError("--out is required")
-    if _NUM.value < 1:
-        raise app.UsageError("--num must be positive")
-    try:
-        obj = rep.held_object_index(_OBJECT.value)
-    except ValueError as e:
-        raise app.UsageError(f"--with_object: {e}") from None
+    num = cli.count(_NUM.value, "--num", MAX_PAIRS)
+    cli.output_folder(_OUT.value, create=False)
+    cli.count(_NUM_OBJ.value, "--num_obj", MAX_PAIRS, low=0)
+    held = cli.category(_OBJECT.value, rep.OBJECTS[1:], "--with_object")
     try:
         prior = load_two_hand_prior(_PRIOR.value)
         models = (load_hand_model("left", _MANO_DIR.value),
                   load_hand_model("right", _MANO_DIR.value))
     except (ValueError, FileNotFoundError) as e:
-        raise app.UsageError(str(e)) from None
+        raise cli.CliError(str(e)) from None
+    out = cli.output_folder(_OUT.value)
+    enable_compilation_cache()
+    obj = rep.held_object_index(held)
     g = Guidance.from_config(prior.config.sample, guidance=_GUIDANCE.value,
                              anti_penetration=_AP.value == "on")
     start = time.time()
-    a, b = sample_pairs(prior, models, _NUM.value, seed=_SEED.value, obj_index=obj,
+    a, b = sample_pairs(prior, models, num, seed=_SEED.value, obj_index=obj,
                         guidance=g)
     seconds = time.time() - start
     mano = rep.decode(models, a, b)
-    os.makedirs(_OUT.value, exist_ok=True)
-    np.savez(os.path.join(_OUT.value, "samples.npz"), **mano)
-    show = min(_NUM.value, max(_NUM_OBJ.value, 16))
+    np.savez(os.path.join(out, "samples.npz"), **mano)
+    show = min(num, max(_NUM_OBJ.value, 16))
     lv, rv = hand_meshes(models, mano, np.arange(show))
     fl, fr = np.asarray(models[0].faces), np.asarray(models[1].faces)
-    for k in range(min(_NUM_OBJ.value, _NUM.value)):
-        folder = os.path.join(_OUT.value, f"sample_{k:02d}")
+    for k in range(min(_NUM_OBJ.value, num)):
+        folder = os.path.join(out, f"sample_{k:02d}")
         os.makedirs(folder, exist_ok=True)
         write_obj(os.path.join(folder, "left.obj"), lv[k], fl)
         write_obj(os.path.join(folder, "right.obj"), rv[k], fr)
     tiles = [pair_image(lv[k], rv[k], fl, fr, 192) for k in range(min(show, 16))]
-    mediapy.write_image(os.path.join(_OUT.value, "samples.png"), viz.grid(tiles, 4))
-    print(f"sampled {_NUM.value} pairs in {seconds:.1f} s (guidance {g.guidance}, "
-          f"anti-penetration {_AP.value}); wrote {_OUT.value}/samples.npz, samples.png")
+    mediapy.write_image(os.path.join(out, "samples.png"), viz.grid(tiles, 4))
+    print(f"sampled {num} pairs in {seconds:.1f} s (guidance {g.guidance}, "
+          f"anti-penetration {_AP.value}); wrote {out}/samples.npz, samples.png")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from hoijax import cli
+    cli.run(main)

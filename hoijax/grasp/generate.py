@@ -9,14 +9,22 @@ transl there.
 from __future__ import annotations
 
 import functools
+import os
+import time
 
 import jax
 import jax.numpy as jnp
+import mediapy
 import numpy as np
 
+from hoijax import viz
 from hoijax.diffusion.sampler import ddim_sample
+from hoijax.geometry.mesh import write_obj
+from hoijax.grasp.tools import grasp_picture
+from hoijax.hand import mano_forward
 from hoijax.interaction.fit import fit_hand_to_field
 from hoijax.interaction.frame import HAND_SCALE
+from hoijax.interaction.hand_field import hand_frame_center, is_no_hand
 
 
 @functools.partial(jax.jit, static_argnames=("denoise", "shape", "num_steps", "guidance",
@@ -46,7 +54,6 @@ def has_hand(prior, x, tol=0.5) -> np.ndarray:
     """(B,) bool: whether each sample's hand field is a hand, not the "no hand" field (all
     zeros: the prior also models objects alone). A real field is +1 almost everywhere
     (mean |value| ~ 0.9); tol on the mean |value|."""
-    from hoijax.interaction.hand_field import is_no_hand
     return ~np.asarray(is_no_hand(jnp.asarray(sample_fields(prior, x)), tol))
 
 
@@ -102,3 +109,54 @@ def grid_mesh(grid, half_extent, center, scale=HAND_SCALE):
     v, f, _, _ = skimage.measure.marching_cubes(grid, 0.0, spacing=(step,) * 3)
     # skimage orders the triangles outward for a field that is negative inside
     return v + np.asarray(center) - half_extent * scale + step / 2, f
+
+
+def generate(prior, model, category, num, key, *, ddim_steps=None, guidance=None,
+             fit_steps=300, log=print) -> dict:
+    """`num` hands with objects for a category (None: the null prompt) -> dict(hand_pose
+    (N,45), hands (N,V,3) hand-frame vertices, meshes: per sample (verts, faces) or None,
+    field_error (N,), has_hand (N,) bool, seconds_sample, seconds)."""
+    start = time.time()
+    x, has_hand = sample_with_hands(prior, [category] * num, key, num_steps=ddim_steps,
+                                    guidance=guidance)
+    seconds_sample = time.time() - start
+    grids = decode_objects(prior, x)
+    fitted = fit_hands(model, sample_fields(prior, x), prior.half_extent, steps=fit_steps)
+    center = np.asarray(hand_frame_center(model, jnp.zeros(10)))
+    hands = np.asarray(jax.jit(jax.vmap(lambda p: mano_forward(model, p, jnp.zeros(10))
+                                        .vertices))(jnp.asarray(fitted["hand_pose"])))
+    meshes = [grid_mesh(g, prior.half_extent, center) for g in grids]
+    return dict(hand_pose=np.asarray(fitted["hand_pose"], np.float32), hands=hands,
+                meshes=meshes, field_error=np.asarray(fitted["field_error"], np.float32),
+                has_hand=np.asarray(has_hand), seconds_sample=seconds_sample,
+                seconds=time.time() - start)
+
+
+def write_samples(out, result: dict, faces, category) -> None:
+    """OUT/sample_KK/{hand,object}.obj (object.obj absent without a surface), samples.npz
+    (MANO parameters in the hand frame, field_error, has_object, has_hand) and samples.png
+    (up to 8 samples)."""
+    num = len(result["hands"])
+    for k in range(num):
+        folder = os.path.join(out, f"sample_{k:02d}")
+        os.makedirs(folder, exist_ok=True)
+        write_obj(os.path.join(folder, "hand.obj"), result["hands"][k], faces)
+        mesh, path = result["meshes"][k], os.path.join(folder, "object.obj")
+        if mesh is not None:
+            write_obj(path, *mesh)
+        elif os.path.exists(path):
+            os.remove(path)
+    zeros = np.zeros((num, 3), np.float32)
+    np.savez(os.path.join(out, "samples.npz"), hand_pose=result["hand_pose"],
+             betas=np.zeros((num, 10), np.float32), global_orient=zeros, transl=zeros,
+             field_error=result["field_error"],
+             has_object=np.array([m is not None for m in result["meshes"]]),
+             has_hand=result["has_hand"])
+    empty = (np.zeros((0, 3)), np.zeros((0, 3), int))
+    images = [grasp_picture([result["hands"][k]], faces, *(result["meshes"][k] or empty),
+                            [f"{category or 'null prompt'} #{k} " + (
+                                f"field rmse {result['field_error'][k]:.2f}"
+                                if result["has_hand"][k] else "no hand sampled")],
+                            size=160, cols=1)
+              for k in range(min(num, 8))]
+    mediapy.write_image(os.path.join(out, "samples.png"), viz.grid(images, min(4, num)))

@@ -10,7 +10,6 @@ import numpy as np
 
 from hoijax import checks as C
 from hoijax import viz
-from hoijax.data.synthetic.objects import canonical_category
 from hoijax.eval import physics as P
 from hoijax.eval.physics import GRAVITY_DIRECTIONS, interior_samples
 from hoijax.grasp import synthesis as G
@@ -19,22 +18,6 @@ from hoijax.interaction import volume as V
 
 SKIN = (0.93, 0.72, 0.58)
 OBJECT_COLOR = (0.35, 0.55, 0.85)
-
-
-def prompt_category(word, prior):
-    """The grid prior's category for a --category word (any spelling), or None (the null
-    prompt) for no word or one the prior does not know, saying so."""
-    if not word:
-        return None
-    try:
-        category = canonical_category(word)
-    except ValueError:
-        category = None
-    if category not in prior.categories:
-        print(f"--category={word!r} is not one of the prior's categories "
-              f"({', '.join(prior.categories)}): using the null prompt")
-        return None
-    return category
 
 
 def check_config(config) -> None:

@@ -1,0 +1,179 @@
+"""The command-line layer every hoijax entry point shares (docs/design.md §3).
+
+An entry point's `main` reads its flags, calls the library and prints; `run(main)` starts
+it. What a user gets from every command:
+- a bad input is one line on stderr, `error: ...`, exit status 2, before any work and
+  without the usage text (`CliError`, and the checks below raise it);
+- an unknown config field (`--config.num_step=3`) is one line naming the nearest fields;
+  a config file that does not exist, one line naming it;
+- the output folder is checked first (`output_folder`): refused when it is a file, lies
+  under a file or cannot be written; created only once every input has been checked;
+- counts are bounded (`count`), category words checked with the nearest names offered
+  (`category`; no word stays the documented null prompt);
+- JAX's INFO line about a missing TPU runtime stays off the CPU path.
+Imports nothing of hoijax, so `--help` stays fast.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import sys
+
+from absl import app, flags
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def output_folder(path: str | None, flag: str = "--out", create: bool = True) -> str:
+    """Checks the output folder `path` (the value of `flag`) and creates it (unless not
+    `create`: then only whether it could be) or raises CliError: missing, a file, under a
+    file, or not writable."""
+    if not path:
+        raise CliError(f"{flag} is required (an output folder)")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CliError(f"{flag}={path}: is a file, not a folder")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise CliError(f"{flag}={path}: cannot create the folder ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CliError(f"{flag}={path}: {existing} is not writable")
+    if create:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise CliError(f"{flag}={path}: cannot create the folder ({e.strerror})") from None
+    return path
+
+
+def count(value: int, flag: str, limit: int, low: int = 1) -> int:
+    """`value` when low <= value <= limit, else CliError naming `flag` and the range."""
+    if not low <= value <= limit:
+        raise CliError(f"{flag}={value}: must be between {low} and {limit}")
+    return value
+
+
+def category(word: str | None, known, flag: str = "--category") -> str | None:
+    """The canonical name in `known` for a category word (any case; spaces, '_' or '-'
+    between words), None for no word (the null prompt); CliError naming the nearest
+    known names for any other word, including an empty one."""
+    if word is None:
+        return None
+    key = lambda s: "".join(c for c in s.lower() if c.isalnum())  # noqa: E731
+    by_key = {key(k): k for k in known}
+    if key(word) in by_key:
+        return by_key[key(word)]
+    near = difflib.get_close_matches(key(word), list(by_key), n=3, cutoff=0.5)
+    hint = (f"did you mean {', '.join(by_key[n] for n in near)}?" if near
+            else f"known: {', '.join(known)}")
+    raise CliError(f"{flag}={word!r}: unknown category; {hint} (leave {flag} out for no "
+                   "category)")
+
+
+# ---------------------------------------------------------------------------------------
+# Flags and config files.
+
+def _config_flags() -> list:
+    """The config-file flags (ml_collections) defined by the entry point."""
+    return [name for name, flag in flags.FLAGS._flags().items()
+            if type(flag).__name__ == "_ConfigFlag" and name == flag.name]
+
+
+def _leaf_paths(config, prefix="") -> list:
+    """'a.b.c' paths of every field of a ConfigDict."""
+    out = []
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        out.append(path)
+        if hasattr(value, "items"):
+            out += _leaf_paths(value, path + ".")
+    return out
+
+
+def _load_config(spec: str):
+    """The ConfigDict of 'path/to/file.py[:variant]' (its get_config(variant)), or None
+    when the file does not exist or does not load."""
+    import importlib.util
+    path, _, variant = spec.partition(":")
+    if not os.path.isfile(path):
+        return None
+    try:
+        module_spec = importlib.util.spec_from_file_location("_hoijax_cli_config", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        return module.get_config(variant or None)
+    except Exception:  # noqa: BLE001 - any failure of the user's file is reported as such
+        return None
+
+
+def _config_error(name: str, default: str, argv) -> str:
+    """One line for a config flag that failed while ml_collections read it: the file does
+    not load, or an override names no field (with the nearest fields)."""
+    spec = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith(f"--{name}=")), default)
+    config = _load_config(spec)
+    if config is None:
+        return (f"--{name}={spec}: no such config file, or it does not load (a path to a "
+                "configs/*.py file, optionally :variant)")
+    paths = _leaf_paths(config)
+    for arg in argv[1:]:
+        if arg.startswith(f"--{name}."):
+            field = arg[len(name) + 3:].split("=", 1)[0]
+            if field not in paths:
+                near = difflib.get_close_matches(field, paths, n=3, cutoff=0.6)
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                return f"--{name}.{field}: no such config field{hint}"
+    return f"--{name}: the overrides do not apply to {spec}"
+
+
+def define_config(name: str, default: str, help_text: str):
+    """config_flags.DEFINE_config_file, with a failure (which ml_collections raises while
+    defining the flag, reading sys.argv) turned into one line and exit status 2."""
+    from ml_collections import config_flags
+    try:
+        return config_flags.DEFINE_config_file(name, default, help_text)
+    except Exception:  # noqa: BLE001 - ml_collections raises many types for overrides
+        _fail(_config_error(name, default, sys.argv))
+
+
+def _parse_flags(argv):
+    """absl's flag parsing with one-line errors (no traceback, no usage text); config
+    files are loaded now, not mid-run."""
+    try:
+        rest = flags.FLAGS(argv)
+    except flags.Error as e:
+        _fail(str(e))
+    for name in _config_flags():
+        try:  # a file that failed to load leaves a value that raises on first use
+            _ = "-" in flags.FLAGS[name].value
+        except Exception:  # noqa: BLE001
+            _fail(_config_error(name, getattr(flags.FLAGS[name], "config_filename", ""),
+                                argv))
+    return rest
+
+
+def _fail(message: str):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def quiet_backend_probe() -> None:
+    """Keeps JAX's INFO line about a missing TPU runtime off the console (jax logs it at
+    INFO when it looks for backends; absl would print it)."""
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+
+
+def run(main) -> None:
+    """app.run(main) with the behaviour of the module docstring."""
+    quiet_backend_probe()
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except (CliError, app.UsageError) as e:
+            _fail(str(e))
+
+    app.run(guarded, flags_parser=_parse_flags)
