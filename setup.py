@@ -5,7 +5,26 @@ Install:  pip install -e .            (CPU)
           pip install -e ".[cuda]"    (NVIDIA GPUs, CUDA 12 wheels of jaxlib)
           pip install -e ".[tpu]"     (Cloud TPU VMs)
 """
+import glob
+import os
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+
+class BuildWithConfigs(build_py):
+    """Ships the checkout's configs/*.py inside the package (hoijax/configs), so that a
+    wheel install finds `--config=configs/x.py:variant` from any folder (hoijax.cli)."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "hoijax", "configs")
+        os.makedirs(target, exist_ok=True)
+        for path in glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                           "configs", "*.py")):
+            shutil.copy(path, target)
+
 
 INSTALL_REQUIRES = [
     "jax>=0.4.35",
@@ -50,6 +69,7 @@ setup(
     package_data={"hoijax": ["assets/prior/*", "assets/two_hand_prior/*",
                               "assets/grid_prior/*", "assets/grid_prior/autoencoder/*"]},
     install_requires=INSTALL_REQUIRES,
+    cmdclass={"build_py": BuildWithConfigs},
     extras_require=EXTRAS,
     license="Apache-2.0",
 )

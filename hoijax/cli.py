@@ -77,6 +77,25 @@ def category(word: str | None, known, flag: str = "--category") -> str | None:
 # ---------------------------------------------------------------------------------------
 # Flags and config files.
 
+def configs_dir() -> str:
+    """hoijax's config files: the checkout's configs/ beside the package (a clone or an
+    editable install), else the copy a built wheel ships in hoijax/configs."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    checkout = os.path.join(os.path.dirname(package), "configs")
+    if os.path.isfile(os.path.join(checkout, "reconstruct.py")):
+        return checkout
+    return os.path.join(package, "configs")
+
+
+def resolve_config(spec: str) -> str:
+    """'configs/x.py[:variant]' or 'x.py[:variant]': the file as given when it exists
+    (relative to the working folder), else hoijax's own config of that name."""
+    path, sep, variant = spec.partition(":")
+    if os.path.isfile(path) or not path.endswith(".py"):
+        return spec
+    packaged = os.path.join(configs_dir(), os.path.basename(path))
+    return packaged + sep + variant if os.path.isfile(packaged) else spec
+
 def _config_flags() -> list:
     """The config-file flags (ml_collections) defined by the entry point."""
     return [name for name, flag in flags.FLAGS._flags().items()
@@ -130,9 +149,16 @@ def _config_error(name: str, default: str, argv) -> str:
 
 
 def define_config(name: str, default: str, help_text: str):
-    """config_flags.DEFINE_config_file, with a failure (which ml_collections raises while
-    defining the flag, reading sys.argv) turned into one line and exit status 2."""
+    """config_flags.DEFINE_config_file with hoijax's config `default` (a file name in
+    `configs_dir()`), `--NAME=configs/x.py[:variant]` resolved by `resolve_config` (so
+    the README's commands work from any folder and from a wheel install), and a failure
+    (which ml_collections raises while defining the flag, reading sys.argv) turned into
+    one line and exit status 2."""
     from ml_collections import config_flags
+    for i, arg in enumerate(sys.argv):
+        if arg.startswith(f"--{name}="):
+            sys.argv[i] = f"--{name}=" + resolve_config(arg.split("=", 1)[1])
+    default = os.path.join(configs_dir(), default)
     try:
         return config_flags.DEFINE_config_file(name, default, help_text)
     except Exception:  # noqa: BLE001 - ml_collections raises many types for overrides

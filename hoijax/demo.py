@@ -26,9 +26,8 @@ from hoijax.render.geometry_images import hand_geometry_image, reference_depth, 
 from hoijax.render.rasterize import rasterize
 from hoijax.runtime import enable_compilation_cache
 
-_CONFIG = cli.define_config(
-    "config", os.path.join(os.path.dirname(__file__), "..", "configs", "demo.py"),
-    "Demo configuration.")
+_CONFIG = cli.define_config("config", "demo.py",
+                            "Demo configuration.")
 _OUT = flags.DEFINE_string("out", "demo_out", "Output folder (created).")
 _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO_*.pkl.")
 

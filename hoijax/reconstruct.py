@@ -18,15 +18,13 @@ already past `num_steps` is refused).
 """
 from __future__ import annotations
 
-import os
 
 from absl import flags, logging
 
 from hoijax import cli
 
-_CONFIG = cli.define_config(
-    "config", os.path.join(os.path.dirname(__file__), "..", "configs", "reconstruct.py"),
-    "Reconstruction configuration (configs/reconstruct.py[:variant]).")
+_CONFIG = cli.define_config("config", "reconstruct.py",
+                            "Reconstruction configuration (configs/reconstruct.py[:variant]).")
 _CLIP = flags.DEFINE_multi_string("clip", None, "Clip folder, glob, or synthetic:CATEGORY"
                                   "[:SEED]; repeat for several clips.", required=True)
 _OUT = flags.DEFINE_string("out", None, "Output folder.", required=True)

@@ -5,6 +5,8 @@ import os
 
 import jax
 
+from hoijax.cli import configs_dir
+
 
 def enable_compilation_cache(path: str | None = None) -> str:
     """Turns on JAX's persistent compilation cache (default $HOIJAX_JAX_CACHE, or
@@ -30,8 +32,7 @@ def cpu_devices_env(count: int) -> dict:
                 XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={count}".strip())
 
 
-CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "configs")
+CONFIGS_DIR = configs_dir()  # the checkout's configs/, or the wheel's hoijax/configs
 
 
 def config_module(path: str):

@@ -21,15 +21,13 @@ ValueError for a bad config before any work.
 """
 from __future__ import annotations
 
-import os
 
 from absl import flags, logging
 
 from hoijax import cli
 
-_CONFIG = cli.define_config(
-    "config", os.path.join(os.path.dirname(__file__), "..", "configs", "prior.py"),
-    "Prior training configuration (configs/prior.py[:tiny|:paper]).")
+_CONFIG = cli.define_config("config", "prior.py",
+                            "Prior training configuration (configs/prior.py[:tiny|:paper]).")
 _EXPORT = flags.DEFINE_string(
     "export", None, "Folder for the trained prior (default: WORKDIR/prior); "
     "use it with `python -m hoijax.reconstruct --config.prior=DIR`.")

@@ -24,16 +24,10 @@ hoijax.grasp.run). Writes, best first:
 """
 from __future__ import annotations
 
-import os
 
 from absl import flags
 
 from hoijax import cli
-
-# The repository's configs/ (hoijax/grasp/__main__.py -> ../../configs); no hoijax import,
-# so --help stays fast.
-CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "configs")
 
 _OBJECT = flags.DEFINE_string("object", None, "Object mesh file (metres, any pose).")
 _SCALE = flags.DEFINE_float("scale", 1.0, "Multiplies the mesh's coordinates into metres "
@@ -43,8 +37,8 @@ _NUM = flags.DEFINE_integer("num", 4, "Number of grasps.")
 _OUT = flags.DEFINE_string("out", None, "Output folder.")
 _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO_RIGHT.pkl "
                                 "(default: $HOIJAX_MANO_DIR or the stand-in hand).")
-_CONFIG = cli.define_config(
-    "config", os.path.join(CONFIGS_DIR, "grasp.py"), "Grasp config (configs/grasp.py[:variant]).")
+_CONFIG = cli.define_config("config", "grasp.py",
+                            "Grasp config (configs/grasp.py[:variant]).")
 
 
 MAX_GRASPS = 64  # --num above this is refused (each grasp is seeds_per_grasp candidates)
