@@ -22,6 +22,7 @@ chunks of fixed size (one compilation).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -98,69 +99,87 @@ def _last_step_mask(dim, hands):
     return m
 
 
-def make_sampler(prior, models, proxies, g: Guidance):
-    """A jitted fn(key, obj (B,)) -> (a, b) unnormalised (B,64) for the prior's mode."""
-    denoise, schedule = prior.denoise, prior.schedule
-    mean, std = jnp.asarray(prior.mean), jnp.asarray(prior.std)
-    steps, next_steps = ddim_steps(schedule.num_steps, g.ddim_steps)
-    lambdas = ap_weights(g)
+def _root_cfg(prior, x, t, cond, has_cond, obj, scale):
+    """x0 with classifier-free guidance on the relative root only (rep.ROOT): both
+    branches in one batched call; the rest of the vector from the conditioned branch."""
+    n = x.shape[0]
+    both = prior.denoise(prior.params, jnp.concatenate([x, x]), jnp.concatenate([t, t]),
+                         jnp.concatenate([cond, cond]),
+                         jnp.concatenate([has_cond, jnp.zeros_like(has_cond)]),
+                         jnp.concatenate([obj, obj]))
+    xc, xu = both[:n], both[n:]
     root = np.zeros(rep.HAND_DIM, bool)
     root[rep.ROOT] = True
+    return jnp.where(root, xu + scale * (xc - xu), xc)
+
+
+def _anti_penetration(prior, models, proxies, g: Guidance, x0, k, anchor):
+    """x0 (normalised) moved down the penetration loss's gradient by lambda_k (the last
+    step only on the dimensions `_last_step_mask` allows); anchor: (unnormalised anchor
+    vectors, their spheres), or None in joint mode (both hands in x0)."""
+    mean, std = jnp.asarray(prior.mean), jnp.asarray(prior.std)
     joint = prior.config.mode == "joint"
-    dim = rep.HAND_DIM * (2 if joint else 1)
-    last = _last_step_mask(dim, 2 if joint else 1)
+
+    def loss(x0n):
+        if joint:
+            a = rep.canonical_anchor(x0n[:, :64] * std + mean)
+            return jnp.sum(penetration_loss(models, proxies, a, x0n[:, 64:] * std + mean,
+                                            g.ap_rho, g.ap_unit))
+        return jnp.sum(penetration_loss(models, proxies, anchor[0], x0n * std + mean,
+                                        g.ap_rho, g.ap_unit, anchor[1]))
+
+    last = _last_step_mask(x0.shape[-1], 2 if joint else 1)
     is_last = np.arange(g.ddim_steps) == g.ddim_steps - 1
+    scale = jnp.asarray(ap_weights(g))[k] * jnp.where(jnp.asarray(is_last)[k],
+                                                      jnp.asarray(last), 1.0)
+    return x0 - scale * jax.grad(loss)(x0)
 
-    def guide(x0, k, anchor):
-        """Anti-penetration step on x0 (normalised); anchor (unnormalised vectors, its
-        spheres) or None (joint)."""
-        def loss(x0n):
-            if joint:
-                a = rep.canonical_anchor(x0n[:, :64] * std + mean)
-                return jnp.sum(penetration_loss(models, proxies, a, x0n[:, 64:] * std + mean,
-                                                g.ap_rho, g.ap_unit))
-            return jnp.sum(penetration_loss(models, proxies, anchor[0], x0n * std + mean,
-                                            g.ap_rho, g.ap_unit, anchor[1]))
-        grad = jax.grad(loss)(x0)
-        scale = jnp.asarray(lambdas)[k] * jnp.where(jnp.asarray(is_last)[k], jnp.asarray(last), 1.0)
-        return x0 - scale * grad
 
-    def stage(key, cond, has_cond, obj, anchor, guided):
-        n = obj.shape[0]
-        x = jax.random.normal(key, (n, dim))
+def _stage(prior, models, proxies, g: Guidance, key, cond, has_cond, obj, anchor, guided):
+    """One DDIM pass from noise (B, dim) -> x0 (normalised): the anchor hand (condition
+    dropped) or the second hand given it; `guided` adds the root CFG (cascaded mode) and
+    the anti-penetration steps."""
+    joint = prior.config.mode == "joint"
+    n, dim = obj.shape[0], rep.vector_dims(prior.config.mode)
+    steps, next_steps = ddim_steps(prior.schedule.num_steps, g.ddim_steps)
 
-        def body(x, inputs):
-            t, t_next, k = inputs
-            tb = jnp.full((n,), t)
-            if guided and g.guidance != 1.0 and not joint:  # no condition to guide by
-                both = denoise(prior.params, jnp.concatenate([x, x]), jnp.concatenate([tb, tb]),
-                               jnp.concatenate([cond, cond]),
-                               jnp.concatenate([has_cond, jnp.zeros_like(has_cond)]),
-                               jnp.concatenate([obj, obj]))
-                xc, xu = both[:n], both[n:]
-                x0 = jnp.where(root, xu + g.guidance * (xc - xu), xc)
-            else:
-                x0 = denoise(prior.params, x, tb, cond, has_cond, obj)
-            if guided and g.anti_penetration:
-                x0 = guide(x0, k, anchor)
-            return ddim_update(schedule, x, x0, t, t_next), None
+    def body(x, inputs):
+        t, t_next, k = inputs
+        tb = jnp.full((n,), t)
+        if guided and g.guidance != 1.0 and not joint:  # no condition to guide by
+            x0 = _root_cfg(prior, x, tb, cond, has_cond, obj, g.guidance)
+        else:
+            x0 = prior.denoise(prior.params, x, tb, cond, has_cond, obj)
+        if guided and g.anti_penetration:
+            x0 = _anti_penetration(prior, models, proxies, g, x0, k, anchor)
+        return ddim_update(prior.schedule, x, x0, t, t_next), None
 
-        x, _ = jax.lax.scan(body, x, (jnp.asarray(steps), jnp.asarray(next_steps),
-                                      jnp.arange(g.ddim_steps)))
-        return x  # at t = -1 the DDIM update returns x0 itself
+    x, _ = jax.lax.scan(body, jax.random.normal(key, (n, dim)),
+                        (jnp.asarray(steps), jnp.asarray(next_steps),
+                         jnp.arange(g.ddim_steps)))
+    return x  # at t = -1 the DDIM update returns x0 itself
+
+
+def make_sampler(prior, models, proxies, g: Guidance):
+    """A jitted fn(key, obj (B,)) -> (a, b) unnormalised (B,64) for the prior's mode:
+    cascaded, the anchor drawn unconditionally, then the second hand given it; joint,
+    both at once."""
+    mean, std = jnp.asarray(prior.mean), jnp.asarray(prior.std)
+    stage = functools.partial(_stage, prior, models, proxies, g)
 
     @jax.jit
     def sample(key, obj):
         n = obj.shape[0]
         k1, k2 = jax.random.split(key)
-        if joint:
-            x = stage(k1, jnp.zeros((n, 64)), jnp.zeros((n,), bool), obj, None, True)
+        no_cond, no_flag = jnp.zeros((n, 64)), jnp.zeros((n,), bool)
+        if prior.config.mode == "joint":
+            x = stage(k1, no_cond, no_flag, obj, None, True)
             return rep.canonical_anchor(x[:, :64] * std + mean), x[:, 64:] * std + mean
-        xa = stage(k1, jnp.zeros((n, 64)), jnp.zeros((n,), bool), obj, None, False)
-        anchor = rep.canonical_anchor(xa * std + mean)
-        cond = (anchor - mean) / std
+        anchor = rep.canonical_anchor(stage(k1, no_cond, no_flag, obj, None, False) * std
+                                      + mean)
         spheres = hand_spheres(models[0], proxies[0], anchor) if g.anti_penetration else None
-        xb = stage(k2, cond, jnp.ones((n,), bool), obj, (anchor, spheres), True)
+        xb = stage(k2, (anchor - mean) / std, jnp.ones((n,), bool), obj, (anchor, spheres),
+                   True)
         return anchor, xb * std + mean
 
     return sample

@@ -22,6 +22,8 @@ DIR/stats.json holds the per-type statistics.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import dataclasses
 import functools
 import json
@@ -110,67 +112,143 @@ def _u(rng, lo, hi, n, k=None):
     return rng.uniform(lo, hi, (n,) if k is None else (n, k))
 
 
+class _DraftTools(NamedTuple):
+    """What every template draws with: uniform finger curls (n,5) in [lo, hi], a vector
+    tiled to (n,3), a vector tilted by a random rotation of up to `deg`, and the finger
+    spreads (n,2) drawn first."""
+    flat: object
+    tile: object
+    tilt: object
+    sp: np.ndarray
+
+
+def _draft_palms_pressed(n, rng, h) -> Draft:
+    """Prayer: palms together, fingers aligned, thumbs together."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    x, y, z = np.eye(3)
+    return Draft(flat(-0.05, 0.15), flat(-0.05, 0.15), sp * 0.5, tilt(x, 12), tilt(y, 8),
+                 tile([0.0, -0.06, 0.0]) + _u(rng, -0.01, 0.01, n, 3),
+                 (((PALM,), (PALM,), False), ((INDEX, MIDDLE, RING), (INDEX, MIDDLE, RING),
+                                              False)))
+
+
+def _draft_fingertips_touching(n, rng, h) -> Draft:
+    """Steeple: palms apart, matching fingertips touch."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    x, y, z = np.eye(3)
+    curl = flat(0.15, 0.45)
+    return Draft(curl, curl + _u(rng, -0.05, 0.05, n, 5), sp + 0.15, tilt(x, 15),
+                 tilt(y, 10), tile([0.0, -0.11, 0.0]) + _u(rng, -0.01, 0.01, n, 3),
+                 (((THUMB, INDEX, MIDDLE, RING, PINKY), (THUMB, INDEX, MIDDLE, RING,
+                                                        PINKY), True),))
+
+
+def _draft_handshake_grip(n, rng, h) -> Draft:
+    """Palms together, fingers opposite, wrapped around."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    x, y, z = np.eye(3)
+    return Draft(flat(0.45, 0.8), flat(0.45, 0.8), sp * 0.3, tilt(-x, 15), tilt(y, 10),
+                 tile([0.17, -0.07, 0.0]) + _u(rng, -0.01, 0.01, n, 3),
+                 (((PALM,), (PALM,), False), ((PALM,), (INDEX, MIDDLE, RING), False)))
+
+
+def _draft_wrist_grab(n, rng, h) -> Draft:
+    """The right hand wraps the left's wrist from its back."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    x, y, z = np.eye(3)
+    side = rng.choice([-1.0, 1.0], n)[:, None]
+    return Draft(flat(0.0, 0.5), flat(0.55, 0.85), sp, tilt(z, 15) * side, tilt(-y, 10),
+                 tile([0.01, 0.08, 0.0]) - np.array([0, 0, 0.04]) * side,
+                 (((PALM,), (PALM,), False), ((PALM,), (INDEX, MIDDLE, RING), True)))
+
+
+def _draft_finger_hold(n, rng, h) -> Draft:
+    """The right hand holds the left's index and middle fingers."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    x, y, z = np.eye(3)
+    side = rng.choice([-1.0, 1.0], n)[:, None]
+    return Draft(np.concatenate([_u(rng, 0.2, 0.5, n, 1), _u(rng, 0.0, 0.2, n, 2),
+                                 _u(rng, 0.5, 0.9, n, 2)], 1), flat(0.5, 0.8), sp,
+                 tilt(z, 15) * side, tilt(-y, 10),
+                 tile([0.15, 0.09, 0.0]) - np.array([0, 0, 0.05]) * side,
+                 (((INDEX, MIDDLE), (PALM,), False), ((INDEX, MIDDLE), (INDEX, MIDDLE),
+                                                      False)))
+
+
+def _draft_cupped_hands(n, rng, h) -> Draft:
+    """Both cupped, palms the same way, pinky edges together."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    x, y, z = np.eye(3)
+    curl = flat(0.3, 0.55)
+    return Draft(curl, curl + _u(rng, -0.05, 0.05, n, 5), sp * 0.3, tilt(x, 12),
+                 tilt(-y, 12), tile([0.0, 0.0, -0.11]) + _u(rng, -0.01, 0.01, n, 3),
+                 (((PINKY,), (PINKY,), False), ((PALM,), (PALM,), False)))
+
+
+def _draft_fist_in_palm(n, rng, h) -> Draft:
+    """A right fist pressed into the open left palm."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    x, y, z = np.eye(3)
+    side = rng.choice([-1.0, 1.0], n)[:, None]
+    return Draft(flat(0.0, 0.35), flat(0.8, 1.0), sp, tilt(y, 20), tilt(x, 15) * side,
+                 tile([0.08, -0.12, 0.0]) + _u(rng, -0.015, 0.015, n, 3),
+                 (((PALM, INDEX, MIDDLE), (INDEX, MIDDLE, RING), False),))
+
+
+def _draft_crossed_stack(n, rng, h) -> Draft:
+    """The right palm on the back of the left, at an angle."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    y = np.eye(3)[1]
+    ang = np.deg2rad(_u(rng, 20, 90, n)) * rng.choice([-1.0, 1.0], n)
+    fingers = np.stack([np.cos(ang), np.zeros(n), np.sin(ang)], -1)
+    return Draft(flat(0.0, 0.3), flat(0.0, 0.3), sp, fingers, tilt(-y, 10),
+                 tile([0.02, 0.07, 0.0]) + _u(rng, -0.01, 0.01, n, 3),
+                 (((PALM,), (PALM,), False),))
+
+
+def _draft_poke_palm(n, rng, h) -> Draft:
+    """The right index finger points into the left palm."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    x, y, z = np.eye(3)
+    curl = np.concatenate([_u(rng, 0.5, 0.9, n, 1), _u(rng, -0.05, 0.15, n, 1),
+                           _u(rng, 0.8, 1.0, n, 3)], 1)
+    return Draft(flat(0.0, 0.3), curl, sp * 0.2, tilt(y, 20), tilt(x, 30),
+                 tile([0.07, -0.2, 0.0]) + _u(rng, -0.015, 0.015, n, 3),
+                 (((PALM,), (INDEX,), True),))
+
+
+def _draft_holding_object(n, rng, h) -> Draft:
+    """Both palms on an object between them."""
+    flat, tile, tilt, sp = h.flat, h.tile, h.tilt, h.sp
+    x, y, z = np.eye(3)
+    return Draft(flat(0.1, 0.4), flat(0.1, 0.4), sp * 0.5, tilt(x, 10), tilt(y, 8),
+                 tile([0.0, -0.12, 0.0]), (), object_side=True)
+
 def draft(kind: str, n: int, rng) -> Draft:
     """The template of interaction `kind` with its variations (see TYPES)."""
-    flat = lambda lo, hi: _u(rng, lo, hi, n, 5)  # noqa: E731
-    x, y, z = np.eye(3)
+    if kind not in _DRAFTS:
+        raise ValueError(f"unknown interaction type {kind!r}; choose from {TYPES}")
     tile = lambda v: np.tile(v, (n, 1)).astype(np.float64)  # noqa: E731
-    tilt = lambda v, deg: np.einsum("nij,nj->ni", _jitter_rotation(rng, n, deg), tile(v))  # noqa
-    sp = np.stack([_u(rng, -0.1, 0.25, n), _u(rng, -0.1, 0.25, n)], -1)
-    if kind == "palms_pressed":  # prayer: palms together, fingers aligned, thumbs together
-        return Draft(flat(-0.05, 0.15), flat(-0.05, 0.15), sp * 0.5, tilt(x, 12), tilt(y, 8),
-                     tile([0.0, -0.06, 0.0]) + _u(rng, -0.01, 0.01, n, 3),
-                     (((PALM,), (PALM,), False), ((INDEX, MIDDLE, RING), (INDEX, MIDDLE, RING),
-                                                  False)))
-    if kind == "fingertips_touching":  # steeple: palms apart, matching fingertips touch
-        curl = flat(0.15, 0.45)
-        return Draft(curl, curl + _u(rng, -0.05, 0.05, n, 5), sp + 0.15, tilt(x, 15),
-                     tilt(y, 10), tile([0.0, -0.11, 0.0]) + _u(rng, -0.01, 0.01, n, 3),
-                     (((THUMB, INDEX, MIDDLE, RING, PINKY), (THUMB, INDEX, MIDDLE, RING,
-                                                            PINKY), True),))
-    if kind == "handshake_grip":  # palms together, fingers opposite, wrapped around
-        return Draft(flat(0.45, 0.8), flat(0.45, 0.8), sp * 0.3, tilt(-x, 15), tilt(y, 10),
-                     tile([0.17, -0.07, 0.0]) + _u(rng, -0.01, 0.01, n, 3),
-                     (((PALM,), (PALM,), False), ((PALM,), (INDEX, MIDDLE, RING), False)))
-    if kind == "wrist_grab":  # the right hand wraps the left's wrist from its back
-        side = rng.choice([-1.0, 1.0], n)[:, None]
-        return Draft(flat(0.0, 0.5), flat(0.55, 0.85), sp, tilt(z, 15) * side, tilt(-y, 10),
-                     tile([0.01, 0.08, 0.0]) - np.array([0, 0, 0.04]) * side,
-                     (((PALM,), (PALM,), False), ((PALM,), (INDEX, MIDDLE, RING), True)))
-    if kind == "finger_hold":  # the right hand holds the left's index and middle fingers
-        side = rng.choice([-1.0, 1.0], n)[:, None]
-        return Draft(np.concatenate([_u(rng, 0.2, 0.5, n, 1), _u(rng, 0.0, 0.2, n, 2),
-                                     _u(rng, 0.5, 0.9, n, 2)], 1), flat(0.5, 0.8), sp,
-                     tilt(z, 15) * side, tilt(-y, 10),
-                     tile([0.15, 0.09, 0.0]) - np.array([0, 0, 0.05]) * side,
-                     (((INDEX, MIDDLE), (PALM,), False), ((INDEX, MIDDLE), (INDEX, MIDDLE),
-                                                          False)))
-    if kind == "cupped_hands":  # both cupped, palms the same way, pinky edges together
-        curl = flat(0.3, 0.55)
-        return Draft(curl, curl + _u(rng, -0.05, 0.05, n, 5), sp * 0.3, tilt(x, 12),
-                     tilt(-y, 12), tile([0.0, 0.0, -0.11]) + _u(rng, -0.01, 0.01, n, 3),
-                     (((PINKY,), (PINKY,), False), ((PALM,), (PALM,), False)))
-    if kind == "fist_in_palm":  # a right fist pressed into the open left palm
-        side = rng.choice([-1.0, 1.0], n)[:, None]
-        return Draft(flat(0.0, 0.35), flat(0.8, 1.0), sp, tilt(y, 20), tilt(x, 15) * side,
-                     tile([0.08, -0.12, 0.0]) + _u(rng, -0.015, 0.015, n, 3),
-                     (((PALM, INDEX, MIDDLE), (INDEX, MIDDLE, RING), False),))
-    if kind == "crossed_stack":  # the right palm on the back of the left, at an angle
-        ang = np.deg2rad(_u(rng, 20, 90, n)) * rng.choice([-1.0, 1.0], n)
-        fingers = np.stack([np.cos(ang), np.zeros(n), np.sin(ang)], -1)
-        return Draft(flat(0.0, 0.3), flat(0.0, 0.3), sp, fingers, tilt(-y, 10),
-                     tile([0.02, 0.07, 0.0]) + _u(rng, -0.01, 0.01, n, 3),
-                     (((PALM,), (PALM,), False),))
-    if kind == "poke_palm":  # the right index finger points into the left palm
-        curl = np.concatenate([_u(rng, 0.5, 0.9, n, 1), _u(rng, -0.05, 0.15, n, 1),
-                               _u(rng, 0.8, 1.0, n, 3)], 1)
-        return Draft(flat(0.0, 0.3), curl, sp * 0.2, tilt(y, 20), tilt(x, 30),
-                     tile([0.07, -0.2, 0.0]) + _u(rng, -0.015, 0.015, n, 3),
-                     (((PALM,), (INDEX,), True),))
-    if kind == "holding_object":  # both palms on an object between them
-        return Draft(flat(0.1, 0.4), flat(0.1, 0.4), sp * 0.5, tilt(x, 10), tilt(y, 8),
-                     tile([0.0, -0.12, 0.0]), (), object_side=True)
-    raise ValueError(f"unknown interaction type {kind!r}; choose from {TYPES}")
+    tools = _DraftTools(
+        flat=lambda lo, hi: _u(rng, lo, hi, n, 5),
+        tile=tile,
+        tilt=lambda v, deg: np.einsum("nij,nj->ni", _jitter_rotation(rng, n, deg), tile(v)),
+        sp=np.stack([_u(rng, -0.1, 0.25, n), _u(rng, -0.1, 0.25, n)], -1))
+    return _DRAFTS[kind](n, rng, tools)
+
+
+_DRAFTS = {
+    "palms_pressed": _draft_palms_pressed,
+    "fingertips_touching": _draft_fingertips_touching,
+    "handshake_grip": _draft_handshake_grip,
+    "wrist_grab": _draft_wrist_grab,
+    "finger_hold": _draft_finger_hold,
+    "cupped_hands": _draft_cupped_hands,
+    "fist_in_palm": _draft_fist_in_palm,
+    "crossed_stack": _draft_crossed_stack,
+    "poke_palm": _draft_poke_palm,
+    "holding_object": _draft_holding_object,
+}
 
 
 # ---------------------------------------------------------------------------------------
