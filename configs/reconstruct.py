@@ -8,8 +8,7 @@ Variants (`configs/reconstruct.py:NAME`, several joined by commas apply in order
   full       the default: both priors, with text and hand (the best on the benchmark);
   both       the same, spelled out;
   grid       G-HOP's 3D interaction-grid prior alone (SDS in 3D, no novel views);
-  image      DiffHOI's 2D geometry-image prior alone (SDS from novel views; the default
-             until the priors were compared on the benchmark);
+  image      DiffHOI's 2D geometry-image prior alone (SDS from novel views);
   no_prior   both SDS weights 0;
   text_only  the prior(s) see no hand (an empty hand condition);
   hand_only  the prior(s) get the null prompt;
@@ -25,11 +24,8 @@ schedule (200 steps, SDS from step 50), 6 clips fitted together:
 
   python experiments/benchmark.py --config=configs/reconstruct.py:bench
 
-  The published tables (experiments/results/benchmark.md, benchmark_ablations.md) were
-  measured before the current objective (NeuS surface, ray-hit, contact) with the 2D
-  prior as `full`: full F@5 0.38 / F@10 0.58 (2 of 12 objects vanished), no_prior
-  0.21 / 0.36; ablation (six seed-0 clips) full 0.41 / 0.60, no_prior 0.25 / 0.40,
-  text_only 0.32 / 0.51, hand_only 0.43 / 0.60. Not rerun since.
+  The figures: experiments/results/benchmark.md (and the history of earlier objectives
+  in experiments/results/).
 
 bench_priors: the 12 clips with each prior, the current objective (~2-3 min of fitting
 per clip on the loaded 2-core CPU):

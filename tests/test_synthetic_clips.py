@@ -6,7 +6,7 @@ import pytest
 
 from hoijax.data.clip import load_clip, save_clip
 from hoijax.data.synthetic.clips import (MAX_GAP, MAX_PENETRATION, ClipSpec, TrackerNoise,
-                                         corrupt_estimates, generate_clip,
+                                         corrupt_estimates, generate_clip, grasp_object,
                                          hand_object_distances, plan_clips)
 from hoijax.data.synthetic.objects import sample_params
 from hoijax.data.synthetic.objects import CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES
@@ -109,3 +109,13 @@ def test_prior_data_configs_cover_the_world_tiny_stays_small():
     check_config(config)
     for variant in ("tiny", "tiny16"):
         assert repo_config("prior_data.py", variant).categories == list(HOI4D_CATEGORIES)
+
+
+@pytest.mark.parametrize("category, seed", [("phone", 11), ("frying pan", 19)])
+def test_a_template_that_fits_no_grasp_falls_back(standin_right, category, seed):
+    """The two (category, seed) of 16 x 20 whose first object no grasp seed fits (all 320:
+    experiments/check_synthetic_world.py) get a re-drawn object, the same every time."""
+    params, grasp = grasp_object(standin_right, category, seed)
+    assert params != sample_params(category, np.random.default_rng(seed))
+    assert grasp.penetration_mm <= MAX_PENETRATION * 1e3
+    assert grasp.min_distance_mm <= MAX_GAP * 1e3
