@@ -25,26 +25,26 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
-                           POSITIVE_INT, check_fields, int_at_least, one_of)
+from hoijax.checks import (FRACTION, NON_NEGATIVE, POSITIVE_INT, check_fields, int_at_least, one_of)
 from hoijax.interaction.object_grid import denormalise_sdf
 from hoijax.models.vqvae import code_usage, create_vqvae, make_vqvae_fns, reinit_dead_codes
 from hoijax.priors import folder, loop
 from hoijax.priors.grid import LATENT_FILE
 
 CONFIG_RULES = {
-    "workdir": (lambda v: isinstance(v, str) and v != "", "a folder path"),
-    "batch_size": POSITIVE_INT, "num_steps": POSITIVE_INT, "log_every": POSITIVE_INT,
-    "checkpoint_every": POSITIVE_INT, "eval_every": NON_NEGATIVE_INT,
-    "surface_weight": NON_NEGATIVE, "data.held_out_every": int_at_least(2),
-    "model.resolution": int_at_least(8), "model.channels": POSITIVE_INT,
-    "model.num_res_blocks": POSITIVE_INT, "model.stem_stride": one_of(1, 2),
-    "model.latent_dim": POSITIVE_INT, "model.codebook_size": int_at_least(2),
-    "model.commitment": NON_NEGATIVE, "model.dead_code_threshold": FRACTION,
-    "model.reinit_every": POSITIVE_INT, "model.usage_decay": FRACTION,
-    "optim.lr": POSITIVE, "optim.warmup_steps": NON_NEGATIVE_INT,
-    "optim.final_lr_fraction": FRACTION, "optim.weight_decay": NON_NEGATIVE,
-    "optim.grad_clip": POSITIVE,
+    **loop.TRAINING_RULES,
+    "surface_weight": NON_NEGATIVE,
+    "data.held_out_every": int_at_least(2),
+    "model.resolution": int_at_least(8),
+    "model.channels": POSITIVE_INT,
+    "model.num_res_blocks": POSITIVE_INT,
+    "model.stem_stride": one_of(1, 2),
+    "model.latent_dim": POSITIVE_INT,
+    "model.codebook_size": int_at_least(2),
+    "model.commitment": NON_NEGATIVE,
+    "model.dead_code_threshold": FRACTION,
+    "model.reinit_every": POSITIVE_INT,
+    "model.usage_decay": FRACTION,
 }
 NEAR_SURFACE = 0.5  # grid value |v| < 0.5: within 2 cm of the surface (T s / 2)
 SHELL = 0.117  # grid value of 4.7 mm (half the CPU grid's 9.4 mm voxel): the shell IoU

@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
-                           POSITIVE_INT, check_fields, int_at_least, one_of)
+from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT,
+                           check_fields, int_at_least, one_of)
 from hoijax.diffusion.schedules import make_schedule, q_sample
 from hoijax.interaction.hand_field import NUM_FIELD_JOINTS
 from hoijax.models.text import NULL_PROMPT, category_tokens, drop_prompts, tokenize
@@ -35,20 +35,22 @@ from hoijax.priors.grid import load_autoencoder
 from hoijax.priors.image_train import EVAL_TIMESTEPS
 
 CONFIG_RULES = {
-    "workdir": (lambda v: isinstance(v, str) and v != "", "a folder path"),
-    "batch_size": POSITIVE_INT, "num_steps": POSITIVE_INT, "log_every": POSITIVE_INT,
-    "checkpoint_every": POSITIVE_INT, "eval_every": NON_NEGATIVE_INT,
-    "prompt_dropout": FRACTION, "hand_dropout": FRACTION,
-    "data.held_out_every": int_at_least(2), "model.resolution": int_at_least(2),
+    **loop.TRAINING_RULES, **loop.EMA_RULES,
+    "prompt_dropout": FRACTION,
+    "hand_dropout": FRACTION,
+    "data.held_out_every": int_at_least(2),
+    "model.resolution": int_at_least(2),
     "model.in_channels": int_at_least(NUM_FIELD_JOINTS + 1),
-    "model.channels": POSITIVE_INT, "model.num_res_blocks": POSITIVE_INT,
-    "model.num_heads": POSITIVE_INT, "model.text_width": POSITIVE_INT,
-    "model.text_depth": NON_NEGATIVE_INT, "diffusion.schedule": one_of("linear", "cosine"),
-    "diffusion.num_steps": int_at_least(2), "diffusion.prediction": one_of("x0", "epsilon"),
-    "optim.lr": POSITIVE, "optim.warmup_steps": NON_NEGATIVE_INT,
-    "optim.final_lr_fraction": FRACTION, "optim.weight_decay": NON_NEGATIVE,
-    "optim.grad_clip": POSITIVE, "optim.ema_decay": FRACTION,
-    "sample.ddim_steps": POSITIVE_INT, "sample.guidance": NON_NEGATIVE,
+    "model.channels": POSITIVE_INT,
+    "model.num_res_blocks": POSITIVE_INT,
+    "model.num_heads": POSITIVE_INT,
+    "model.text_width": POSITIVE_INT,
+    "model.text_depth": NON_NEGATIVE_INT,
+    "diffusion.schedule": one_of("linear", "cosine"),
+    "diffusion.num_steps": int_at_least(2),
+    "diffusion.prediction": one_of("x0", "epsilon"),
+    "sample.ddim_steps": POSITIVE_INT,
+    "sample.guidance": NON_NEGATIVE,
 }
 PRIOR_KEYS = ("x0", "category", "grasp")
 
@@ -56,10 +58,8 @@ PRIOR_KEYS = ("x0", "category", "grasp")
 def check_config(config) -> None:
     """Raises ValueError naming the first bad field of a grid prior config."""
     check_fields(config, CONFIG_RULES)
-    res = config.model.resolution
-    if res % 2 ** (len(config.model.channel_mult) - 1):
-        raise ValueError(f"config.model.resolution={res}: must divide by 2^(levels - 1) "
-                         f"for config.model.channel_mult={tuple(config.model.channel_mult)}")
+    loop.check_halvings(config.model.resolution, "model.resolution",
+                        config.model.channel_mult)
 
 
 def grouped_loss(out, target, latent_dim):

@@ -15,8 +15,8 @@ import numpy as np
 import optax
 
 from hoijax import parallel
-from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
-                           POSITIVE_INT, check_fields, int_at_least, one_of)
+from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT,
+                           check_fields, int_at_least, one_of)
 from hoijax.diffusion.loss import denoising_loss
 from hoijax.diffusion.sampler import ddim_sample
 from hoijax.diffusion.schedules import make_schedule
@@ -32,20 +32,21 @@ EVAL_TIMESTEPS = (250, 500, 750)
 
 # configs/prior.py fields checked before any work (`check_config`).
 CONFIG_RULES = {
-    "workdir": (lambda v: isinstance(v, str) and v != "", "a folder path"),
-    "batch_size": POSITIVE_INT, "num_steps": POSITIVE_INT, "log_every": POSITIVE_INT,
-    "checkpoint_every": POSITIVE_INT, "eval_every": NON_NEGATIVE_INT,
-    "prompt_dropout": FRACTION, "data.held_out_every": int_at_least(2),
-    "model.image_size": int_at_least(8), "model.channels": POSITIVE_INT,
-    "model.num_res_blocks": POSITIVE_INT, "model.num_heads": POSITIVE_INT,
-    "model.text_width": POSITIVE_INT, "model.text_depth": NON_NEGATIVE_INT,
+    **loop.TRAINING_RULES, **loop.EMA_RULES,
+    "prompt_dropout": FRACTION,
+    "data.held_out_every": int_at_least(2),
+    "model.image_size": int_at_least(8),
+    "model.channels": POSITIVE_INT,
+    "model.num_res_blocks": POSITIVE_INT,
+    "model.num_heads": POSITIVE_INT,
+    "model.text_width": POSITIVE_INT,
+    "model.text_depth": NON_NEGATIVE_INT,
     "model.dtype": one_of("float32", "bfloat16"),
     "diffusion.schedule": one_of("linear", "cosine"),
-    "diffusion.num_steps": int_at_least(2), "diffusion.prediction": one_of("x0", "epsilon"),
-    "optim.lr": POSITIVE, "optim.warmup_steps": NON_NEGATIVE_INT,
-    "optim.final_lr_fraction": FRACTION, "optim.weight_decay": NON_NEGATIVE,
-    "optim.grad_clip": POSITIVE, "optim.ema_decay": FRACTION,
-    "sample.num": POSITIVE_INT, "sample.ddim_steps": POSITIVE_INT,
+    "diffusion.num_steps": int_at_least(2),
+    "diffusion.prediction": one_of("x0", "epsilon"),
+    "sample.num": POSITIVE_INT,
+    "sample.ddim_steps": POSITIVE_INT,
     "sample.guidance": NON_NEGATIVE,
 }
 
@@ -53,10 +54,8 @@ CONFIG_RULES = {
 def check_config(config) -> None:
     """Raises ValueError naming the first bad field of a configs/prior.py config."""
     check_fields(config, CONFIG_RULES)
-    size = config.model.image_size
-    if size % 2 ** (len(config.model.channel_mult) - 1):
-        raise ValueError(f"config.model.image_size={size}: must divide by 2^(levels - 1) "
-                         f"for config.model.channel_mult={tuple(config.model.channel_mult)}")
+    loop.check_halvings(config.model.image_size, "model.image_size",
+                        config.model.channel_mult)
 
 
 def init_model(config):

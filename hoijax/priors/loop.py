@@ -25,6 +25,26 @@ import numpy as np
 import optax
 
 from hoijax import parallel
+from hoijax.checks import FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
+
+# The harness's fields of every prior config, checked (with the spec's own) before any work.
+TRAINING_RULES = {
+    "workdir": (lambda v: isinstance(v, str) and v != "", "a folder path"),
+    "batch_size": POSITIVE_INT, "num_steps": POSITIVE_INT, "log_every": POSITIVE_INT,
+    "checkpoint_every": POSITIVE_INT, "eval_every": NON_NEGATIVE_INT,
+    "optim.lr": POSITIVE, "optim.warmup_steps": NON_NEGATIVE_INT,
+    "optim.final_lr_fraction": FRACTION, "optim.weight_decay": NON_NEGATIVE,
+    "optim.grad_clip": POSITIVE,
+}
+EMA_RULES = {"optim.ema_decay": FRACTION}
+
+
+def check_halvings(size: int, field: str, channel_mult) -> None:
+    """ValueError unless `size` (config field `field`) halves once per level after the
+    first of a UNet with `channel_mult` levels."""
+    if size % 2 ** (len(channel_mult) - 1):
+        raise ValueError(f"config.{field}={size}: must divide by 2^(levels - 1) for "
+                         f"config.model.channel_mult={tuple(channel_mult)}")
 
 
 def make_optimizer(optim, num_steps):
