@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hoijax.diffusion.schedules import Schedule, predict_x0_eps
 
@@ -26,6 +27,24 @@ def guided_prediction(denoise, params, schedule, x_t, t, cond, null_tokens, guid
     return x0, eps
 
 
+def ddim_timesteps(num_train: int, num: int):
+    """(t, t_next) int32 arrays (num,): `num` timesteps evenly spaced from T-1 down to 0
+    (rounded in float64), each with the next one, -1 after the last."""
+    steps = np.linspace(num_train - 1, 0, num).round().astype(np.int32)
+    return steps, np.concatenate([steps[1:], [-1]]).astype(np.int32)
+
+
+def ddim_step(schedule: Schedule, x, x0, t, t_next, sigma=0.0, noise=0.0):
+    """x_t -> x_{t_next} given the x0 estimate (any shape): DDIM with eps recomputed from
+    (x, x0), so a clipped or guided x0 stays consistent; sigma > 0 adds `noise`. At
+    t_next = -1 it returns x0."""
+    abar = schedule.alphas_cumprod[t]
+    abar_next = jnp.where(t_next >= 0, schedule.alphas_cumprod[jnp.maximum(t_next, 0)], 1.0)
+    eps = (x - jnp.sqrt(abar) * x0) / jnp.sqrt(1 - abar)
+    return (jnp.sqrt(abar_next) * x0
+            + jnp.sqrt(jnp.maximum(1 - abar_next - sigma ** 2, 0.0)) * eps + sigma * noise)
+
+
 def ddim_sample(denoise, params, schedule: Schedule, cond, null_tokens, key, shape, *,
                 num_steps=50, guidance=4.0, eta=0.0, prediction="epsilon", clip_x0=True):
     """Draws samples (shape = (B,H,W,C)) by DDIM over `num_steps` evenly spaced timesteps.
@@ -33,8 +52,7 @@ def ddim_sample(denoise, params, schedule: Schedule, cond, null_tokens, key, sha
     eta 0 is deterministic given the key's initial noise; clip_x0 clamps the x0 estimate to
     [-1.5, 1.5] (the geometry images' range) at every step. Same key, same samples.
     """
-    steps = jnp.linspace(schedule.num_steps - 1, 0, num_steps).round().astype(jnp.int32)
-    next_steps = jnp.concatenate([steps[1:], jnp.array([-1], jnp.int32)])
+    steps, next_steps = ddim_timesteps(schedule.num_steps, num_steps)
     k_init, k_loop = jax.random.split(key)
     x = jax.random.normal(k_init, shape, jnp.float32)
 
@@ -49,12 +67,8 @@ def ddim_sample(denoise, params, schedule: Schedule, cond, null_tokens, key, sha
         abar_next = jnp.where(t_next >= 0, schedule.alphas_cumprod[jnp.maximum(t_next, 0)],
                               1.0)
         sigma = eta * jnp.sqrt((1 - abar_next) / (1 - abar) * (1 - abar / abar_next))
-        eps = (x - jnp.sqrt(abar) * x0) / jnp.sqrt(1 - abar)  # consistent with clipped x0
-        x_next = (jnp.sqrt(abar_next) * x0 + jnp.sqrt(jnp.maximum(1 - abar_next - sigma ** 2,
-                                                                  0.0)) * eps
-                  + sigma * jax.random.normal(k, shape))
-        return x_next, None
+        return ddim_step(schedule, x, x0, t, t_next, sigma, jax.random.normal(k, shape)), None
 
     keys = jax.random.split(k_loop, num_steps)
-    x, _ = jax.lax.scan(step, x, (steps, next_steps, keys))
+    x, _ = jax.lax.scan(step, x, (jnp.asarray(steps), jnp.asarray(next_steps), keys))
     return x

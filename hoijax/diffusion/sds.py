@@ -41,18 +41,28 @@ def sds_loss(denoise, params, schedule: Schedule, rendered, cond, null_tokens, k
     weights: (mask, normal, depth) multipliers. t_range: fractions of the schedule (may be
     traced). Returns (loss, aux) with aux = dict(t, target).
     """
-    k_t, k_noise = jax.random.split(key)
-    t = draw_timesteps(k_t, schedule, rendered.shape[0], t_range)
-    x = jax.lax.stop_gradient(rendered)
-    x_t = q_sample(schedule, x, t, jax.random.normal(k_noise, x.shape))
-    x0_hat, _ = guided_prediction(denoise, params, schedule, x_t, t, cond, null_tokens,
-                                  guidance, prediction)
+    x0_hat, t = denoised_target(denoise, params, schedule, rendered, cond, null_tokens, key,
+                                t_range=t_range, guidance=guidance, prediction=prediction)
     target = jax.lax.stop_gradient(x0_hat)
     sq = 0.5 * (rendered - target) ** 2
     per_mod = [jnp.sum(sq[..., s], axis=(1, 2, 3)) for s in (MASK_SLICE, NORMAL_SLICE,
                                                                  DEPTH_SLICE)]
     loss = sum(wm * pm for wm, pm in zip(weights, per_mod))
     return jnp.mean(timestep_weight(schedule, t, weighting) * loss), dict(t=t, target=target)
+
+
+def denoised_target(denoise, params, schedule: Schedule, x, cond, null_tokens, key, *,
+                    t_range, guidance, prediction):
+    """What SDS pulls toward: x (B,...) with its gradient stopped, noised to t drawn
+    uniformly from t_range (fractions of the schedule) and denoised with CFG -> (x0_hat
+    (B,...), t (B,)). Every SDS of hoijax (2D, 3D, grasps) draws from here."""
+    k_t, k_noise = jax.random.split(key)
+    t = draw_timesteps(k_t, schedule, x.shape[0], t_range)
+    xs = jax.lax.stop_gradient(x)
+    x_t = q_sample(schedule, xs, t, jax.random.normal(k_noise, x.shape))
+    x0_hat, _ = guided_prediction(denoise, params, schedule, x_t, t, cond, null_tokens,
+                                  guidance, prediction)
+    return x0_hat, t
 
 
 def draw_timesteps(key, schedule: Schedule, batch: int, t_range):
@@ -82,12 +92,9 @@ def latent_sds_loss(denoise, params, schedule: Schedule, latent, fixed, cond, nu
 
     so d loss / d latent = w(t) (latent - x0_hat_latent), per element (summed, as
     `sds_loss`). Returns (loss, aux) with aux = dict(t, target (B,r,r,r,D))."""
-    k_t, k_noise = jax.random.split(key)
-    t = draw_timesteps(k_t, schedule, latent.shape[0], t_range)
-    x = jnp.concatenate([jax.lax.stop_gradient(latent), jax.lax.stop_gradient(fixed)], -1)
-    x_t = q_sample(schedule, x, t, jax.random.normal(k_noise, x.shape))
-    x0_hat, _ = guided_prediction(denoise, params, schedule, x_t, t, cond, null_tokens,
-                                  guidance, prediction)
+    x0_hat, t = denoised_target(denoise, params, schedule, jnp.concatenate([latent, fixed], -1),
+                                cond, null_tokens, key, t_range=t_range, guidance=guidance,
+                                prediction=prediction)
     target = jax.lax.stop_gradient(x0_hat[..., :latent.shape[-1]])
     per_sample = jnp.sum(0.5 * (latent - target) ** 2, axis=tuple(range(1, latent.ndim)))
     return jnp.mean(timestep_weight(schedule, t, weighting) * per_sample), dict(t=t,

@@ -39,6 +39,7 @@ import optax
 from hoijax.data.synthetic.grasp import contact_parts, palm_vertices
 from hoijax.diffusion.sampler import guided_prediction
 from hoijax.diffusion.schedules import q_sample
+from hoijax.diffusion.sds import denoised_target, timestep_weight
 from hoijax.geometry.rotations import (matrix_to_axis_angle, matrix_to_rot6d, random_rotation,
                                        rot6d_to_matrix)
 from hoijax.hand.model import ManoModel, mano_forward
@@ -193,19 +194,14 @@ class Static(tuple):
 
 def sds_loss(fns: PriorFns, setup: GraspSetup, v, key, opts: Static):
     """Summed SDS loss of S candidates (each only moves its own variables)."""
-    sched = fns.schedule
     x = interaction_grid(fns, setup, v)
     s = x.shape[0]
-    k_t, k_n = jax.random.split(key)
-    frac = jax.random.uniform(k_t, (s,), minval=opts.t_min, maxval=opts.t_max)
-    t = jnp.clip((frac * sched.num_steps).astype(jnp.int32), 0, sched.num_steps - 1)
-    xs = jax.lax.stop_gradient(x)
-    x_t = q_sample(sched, xs, t, jax.random.normal(k_n, x.shape))
     tokens = jnp.broadcast_to(setup.tokens, (s,) + setup.tokens.shape[1:])
-    x0, _ = guided_prediction(fns.denoise, setup.params, sched, x_t, t, dict(tokens=tokens),
-                              setup.null_tokens, opts.guidance, fns.prediction)
-    abar = sched.alphas_cumprod[t].reshape(s, 1, 1, 1, 1)
-    w = jnp.sqrt(1 - abar) * jnp.sqrt(abar)  # "bell"
+    x0, t = denoised_target(fns.denoise, setup.params, fns.schedule, x, dict(tokens=tokens),
+                            setup.null_tokens, key, t_range=(opts.t_min, opts.t_max),
+                            guidance=opts.guidance, prediction=fns.prediction)
+    w = timestep_weight(fns.schedule, t).reshape(s, 1, 1, 1, 1)  # "bell"
+    xs = jax.lax.stop_gradient(x)
     g = jnp.clip(w * channel_weights(fns, opts.hand_weight) * (xs - x0), -opts.grad_clip,
                  opts.grad_clip)
     target = jax.lax.stop_gradient(xs - g)

@@ -28,3 +28,8 @@ def init_module(build, key):
     options = ({"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu"
                else None)
     return module_graphdef(build), lowered.compile(compiler_options=options)(key)
+
+
+def count_params(params) -> int:
+    """Number of parameters (array elements) in a params pytree."""
+    return sum(x.size for x in jax.tree.leaves(params))

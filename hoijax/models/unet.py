@@ -28,12 +28,14 @@ from hoijax.models.text import MultiHeadAttention, TextEncoder
 from hoijax.render.geometry_images import NUM_HAND_CHANNELS, NUM_OBJECT_CHANNELS
 
 
-def timestep_embedding(t, dim, max_period=10000.0):
-    """(B,) timesteps (any float scale) -> (B, dim) sinusoidal features."""
+def timestep_embedding(t, dim, max_period=10000.0, sin_first=False):
+    """(B,) timesteps (any float scale) -> (B, dim) sinusoidal features [cos ; sin] (the
+    two-hand prior was trained with [sin ; cos]: sin_first)."""
     half = dim // 2
     freqs = jnp.exp(-math.log(max_period) * jnp.arange(half, dtype=jnp.float32) / half)
     args = jnp.asarray(t, jnp.float32)[:, None] * freqs[None]
-    return jnp.concatenate([jnp.cos(args), jnp.sin(args)], axis=-1)
+    parts = [jnp.sin(args), jnp.cos(args)] if sin_first else [jnp.cos(args), jnp.sin(args)]
+    return jnp.concatenate(parts, axis=-1)
 
 
 def _groups(channels):
@@ -200,6 +202,3 @@ def make_denoise_fn(graphdef):
 
     return denoise
 
-
-def count_params(params) -> int:
-    return sum(x.size for x in jax.tree.leaves(params))

@@ -251,6 +251,3 @@ def make_vqvae_fns(graphdef, beta=0.25):
 
     return VQFns(encode, decode, forward)
 
-
-def count_params(params) -> int:
-    return sum(x.size for x in jax.tree.leaves(params))

@@ -19,14 +19,7 @@ import numpy as np
 from flax import nnx
 
 from hoijax.models.build import init_module, module_graphdef
-
-
-def timestep_embedding(t, dim: int):
-    """Sinusoidal embedding (B,) -> (B,dim)."""
-    half = dim // 2
-    freqs = jnp.exp(-np.log(10000.0) * jnp.arange(half) / half)
-    angles = t.astype(jnp.float32)[:, None] * freqs[None]
-    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], -1)
+from hoijax.models.unet import timestep_embedding
 
 
 class Block(nnx.Module):
@@ -72,7 +65,7 @@ class TwoHandDenoiser(nnx.Module):
         self.out = nnx.Linear(mlp_width, x_dim, rngs=rngs)
 
     def __call__(self, x_t, t, cond, has_cond, obj):
-        temb = self.t2(jax.nn.silu(self.t1(timestep_embedding(t, self.width))))
+        temb = self.t2(jax.nn.silu(self.t1(timestep_embedding(t, self.width, sin_first=True))))
         tok_t = temb + self.obj(obj)
         tok_c = jnp.where(has_cond[:, None], self.c_in(cond), self.null[...][None])
         tok_x = self.x_in(x_t)
@@ -110,6 +103,3 @@ def make_denoise_fn(graphdef):
 
     return denoise
 
-
-def count_params(params) -> int:
-    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hoijax.diffusion.sampler import ddim_step, ddim_timesteps
 from hoijax.hand import proxy as P
 from hoijax.twohand import representation as rep
 
@@ -49,20 +50,6 @@ class Guidance:
         values = {f.name: sample[f.name] for f in dataclasses.fields(cls) if f.name in sample}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-def ddim_steps(num_train: int, num: int):
-    """(t, t_next) int arrays (num,): evenly spaced from T-1 down to 0, then -1."""
-    steps = np.linspace(num_train - 1, 0, num).round().astype(np.int32)
-    return steps, np.concatenate([steps[1:], [-1]]).astype(np.int32)
-
-
-def ddim_update(schedule, x, x0, t, t_next):
-    """Deterministic DDIM step from x_t to x_{t_next} given the x0 estimate (any shape)."""
-    abar = schedule.alphas_cumprod[t]
-    abar_next = jnp.where(t_next >= 0, schedule.alphas_cumprod[jnp.maximum(t_next, 0)], 1.0)
-    eps = (x - jnp.sqrt(abar) * x0) / jnp.sqrt(1 - abar)
-    return jnp.sqrt(abar_next) * x0 + jnp.sqrt(1 - abar_next) * eps
 
 
 def ap_weights(g: Guidance) -> np.ndarray:
@@ -141,7 +128,7 @@ def _stage(prior, models, proxies, g: Guidance, key, cond, has_cond, obj, anchor
     the anti-penetration steps."""
     joint = prior.config.mode == "joint"
     n, dim = obj.shape[0], rep.vector_dims(prior.config.mode)
-    steps, next_steps = ddim_steps(prior.schedule.num_steps, g.ddim_steps)
+    steps, next_steps = ddim_timesteps(prior.schedule.num_steps, g.ddim_steps)
 
     def body(x, inputs):
         t, t_next, k = inputs
@@ -152,7 +139,7 @@ def _stage(prior, models, proxies, g: Guidance, key, cond, has_cond, obj, anchor
             x0 = prior.denoise(prior.params, x, tb, cond, has_cond, obj)
         if guided and g.anti_penetration:
             x0 = _anti_penetration(prior, models, proxies, g, x0, k, anchor)
-        return ddim_update(prior.schedule, x, x0, t, t_next), None
+        return ddim_step(prior.schedule, x, x0, t, t_next), None
 
     x, _ = jax.lax.scan(body, jax.random.normal(key, (n, dim)),
                         (jnp.asarray(steps), jnp.asarray(next_steps),
