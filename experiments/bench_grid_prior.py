@@ -203,17 +203,9 @@ def picture(model, grids, poses, categories, n, half, held, per_cell=2, size=150
             k = c * per_cell + j
             cells.append(("generated", _cell(model, faces, hands[k], grids[pick[k]], half,
                                              center, cam, size)))
-    cols = 2 * (1 + per_cell)
-    rows = -(-len(cells) // cols)
-    fig = viz.new_figure((rows * (size + 16), cols * size))
-    for k, (title, image) in enumerate(cells):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        ax.imshow(image)
-        ax.set_axis_off()
-        ax.set_title(title, fontsize=7, pad=1)
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.98, wspace=0.02, hspace=0.1)
     path = f"{RESULTS_DIR}/grid_prior_samples.png"
-    mediapy.write_image(path, viz.figure_image(fig))
+    mediapy.write_image(path, viz.titled_grid(cells, 2 * (1 + per_cell), size, top=0.98,
+                                              hspace=0.1))
     print(f"wrote {path}")
 
 

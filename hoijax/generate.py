@@ -41,8 +41,7 @@ def main(argv):
 
     from hoijax import cli
     from hoijax.grasp import generate as GEN
-    from hoijax.hand import load_hand_model
-    from hoijax.priors.grid import load_grid_prior
+    from hoijax.grasp.run import load_for_cli
     from hoijax.runtime import enable_compilation_cache
     num = cli.count(_NUM.value, "--num", MAX_SAMPLES)
     cli.output_folder(_OUT.value, create=False)
@@ -50,9 +49,7 @@ def main(argv):
         if flag.value is not None:
             cli.count(flag.value, f"--{name}", 10_000)
     try:
-        prior = load_grid_prior(_PRIOR.value)
-        category = cli.category(_CATEGORY.value, prior.categories)
-        model = load_hand_model("right", _MANO_DIR.value)
+        prior, category, model = load_for_cli(_PRIOR.value, _CATEGORY.value, _MANO_DIR.value)
     except (ValueError, FileNotFoundError) as e:
         raise cli.CliError(str(e)) from None
     out = cli.output_folder(_OUT.value)

@@ -117,3 +117,18 @@ def figure_image(fig) -> np.ndarray:
     """(H,W,3) uint8 pixels of a `new_figure`."""
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def titled_grid(cells, per_row: int, size: int, loc: str = "center", top: float = 0.97,
+                hspace: float = 0.08) -> np.ndarray:
+    """(H,W,3) uint8: `cells` (title, image (size,size,3)) laid out `per_row` to a row,
+    each titled above in small type."""
+    rows = -(-len(cells) // per_row)
+    fig = new_figure((rows * (size + 18), per_row * size))
+    for k, (title, image) in enumerate(cells):
+        ax = fig.add_subplot(rows, per_row, k + 1)
+        ax.imshow(image)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=7, pad=1, loc=loc)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=top, wspace=0.02, hspace=hspace)
+    return figure_image(fig)

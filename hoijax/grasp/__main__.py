@@ -49,9 +49,7 @@ def main(argv):
     from hoijax import cli
     from hoijax.grasp import run
     from hoijax.grasp.tools import check_config
-    from hoijax.hand import load_hand_model
     from hoijax.interaction import volume as V
-    from hoijax.priors.grid import load_grid_prior
     from hoijax.runtime import enable_compilation_cache
     config = _CONFIG.value
     if not _OBJECT.value:
@@ -61,9 +59,8 @@ def main(argv):
     try:
         check_config(config)
         mesh = V.load_object_mesh(_OBJECT.value, _SCALE.value)
-        prior = load_grid_prior(config.prior or None)
-        category = cli.category(_CATEGORY.value, prior.categories)
-        model = load_hand_model("right", _MANO_DIR.value)
+        prior, category, model = run.load_for_cli(config.prior or None, _CATEGORY.value,
+                                                  _MANO_DIR.value)
     except (ValueError, FileNotFoundError) as e:
         raise cli.CliError(str(e)) from None
     out = cli.output_folder(_OUT.value)

@@ -12,12 +12,24 @@ import jax
 import mediapy
 import numpy as np
 
+from hoijax import cli
 from hoijax.eval import physics as P
 from hoijax.geometry.mesh import write_obj
 from hoijax.grasp import synthesis as G
 from hoijax.grasp.tools import grasp_metrics, grasp_picture, object_points, options
+from hoijax.hand import load_hand_model
 from hoijax.hand.proxy import interior_points
 from hoijax.interaction import volume as V
+from hoijax.priors.grid import load_grid_prior
+
+
+def load_for_cli(prior_path, category_word, mano_dir, flag="--category"):
+    """(grid prior, its category for the word (None: no word), right hand model) for the
+    grasp and generation CLIs; CliError for an unknown word, ValueError/FileNotFoundError
+    for a bad prior folder or MANO folder."""
+    prior = load_grid_prior(prior_path)
+    category = cli.category(category_word, prior.categories, flag)
+    return prior, category, load_hand_model("right", mano_dir)
 
 
 def grasp_mesh(config, mesh, model, prior, category, num, log=print) -> dict:

@@ -86,16 +86,7 @@ def grasp_picture(hands, hand_faces, obj_verts, obj_faces, titles, size=200, col
     for hand, title in zip(hands, titles):
         for k, image in enumerate(render_views(hand, hand_faces, obj_verts, obj_faces, size)):
             cells.append((title if k == 0 else "", image))
-    per_row = 2 * cols
-    rows = -(-len(cells) // per_row)
-    fig = viz.new_figure((rows * (size + 18), per_row * size))
-    for k, (title, image) in enumerate(cells):
-        ax = fig.add_subplot(rows, per_row, k + 1)
-        ax.imshow(image)
-        ax.set_axis_off()
-        ax.set_title(title, fontsize=7, pad=1, loc="left")
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.97, wspace=0.02, hspace=0.08)
-    return viz.figure_image(fig)
+    return viz.titled_grid(cells, 2 * cols, size, loc="left")
 
 
 def grasp_metrics(model, volume, params, obj_surface, obj_interior, config,
