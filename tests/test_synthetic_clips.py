@@ -111,10 +111,11 @@ def test_prior_data_configs_cover_the_world_tiny_stays_small():
         assert repo_config("prior_data.py", variant).categories == list(HOI4D_CATEGORIES)
 
 
-@pytest.mark.parametrize("category, seed", [("phone", 11), ("frying pan", 19)])
-def test_a_template_that_fits_no_grasp_falls_back(standin_right, category, seed):
-    """The two (category, seed) of 16 x 20 whose first object no grasp seed fits (all 320:
-    experiments/check_synthetic_world.py) get a re-drawn object, the same every time."""
+def test_a_template_that_fits_no_grasp_falls_back(standin_right):
+    """phone 11, one of the two (category, seed) of 16 x 20 whose first object no grasp seed
+    fits, gets a re-drawn object, the same every time (all 320 pairs, frying pan 19 the
+    other: experiments/check_synthetic_world.py, too long for the suite)."""
+    category, seed = "phone", 11
     params, grasp = grasp_object(standin_right, category, seed)
     assert params != sample_params(category, np.random.default_rng(seed))
     assert grasp.penetration_mm <= MAX_PENETRATION * 1e3
