@@ -14,8 +14,11 @@ def adam_scan(loss_fn, params, *, steps: int, lr: float, keys=None):
     """Minimises loss_fn(params) (or loss_fn(params, key) with `keys`) by `steps` Adam
     steps at rate `lr`, all in one jitted scan. keys: (steps,) PRNG keys, one per step
     (e.g. for fresh sample points); None for a deterministic loss. Returns the params."""
-    opt = optax.adam(lr)
+    return optimizer_scan(loss_fn, params, optax.adam(lr), steps=steps, keys=keys)
 
+
+def optimizer_scan(loss_fn, params, opt, *, steps: int, keys=None):
+    """`adam_scan` with any optax optimiser `opt` (e.g. a rate per parameter group)."""
     def step(carry, key):
         p, state = carry
         grads = jax.grad(loss_fn)(p) if keys is None else jax.grad(loss_fn)(p, key)

@@ -40,6 +40,7 @@ from hoijax.data.synthetic.objects import object_bounds, object_sdf, sample_para
 from hoijax.geometry.rotations import axis_angle_to_matrix
 from hoijax.hand import proxy as P
 from hoijax.hand.anatomy import FINGER_CHAINS, back_direction, flexion_axes
+from hoijax.optimize import optimizer_scan
 
 TYPES = ("palms_pressed", "fingertips_touching", "handshake_grip", "wrist_grab",
          "finger_hold", "cupped_hands", "fist_in_palm", "crossed_stack", "poke_palm",
@@ -355,18 +356,7 @@ def _adam(loss, var, steps, lr):
     rates = dict(d_pose_l=lr * 4, d_pose_r=lr * 4, d_rot=lr * 4, wrist_r=lr)
     opt = optax.multi_transform({k: optax.adam(v) for k, v in rates.items()},
                                 {k: k for k in var})
-    return _adam_scan(loss, opt, var, steps)
-
-
-def _adam_scan(loss, opt, var, steps):
-    def step(carry, _):
-        v, s = carry
-        g = jax.grad(loss)(v)
-        u, s = opt.update(g, s, v)
-        return (optax.apply_updates(v, u), s), None
-
-    (var, _), _ = jax.lax.scan(step, (var, opt.init(var)), None, length=steps)
-    return var
+    return optimizer_scan(loss, var, opt, steps=steps)
 
 
 # ---------------------------------------------------------------------------------------
