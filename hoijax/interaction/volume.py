@@ -102,9 +102,9 @@ def volume_from_mesh(mesh, size=VOLUME_SIZE, band=0.01) -> SdfVolume:
     surface samples): `geometry.mesh_sdf.signed_distance`, the exact distance to the
     nearest triangle signed by the winding number. Beyond it the distance to the band's
     surface voxels by a Euclidean distance transform (error ~ one voxel, where the grid
-    channel is already far from the hand) and the sign per connected far region: its
-    winding number at up to 32 of its points when they agree, at every point otherwise
-    (a hole wider than twice the band joins inside and outside into one region)."""
+    channel is already far from the hand) and the sign from the winding number per
+    connected far region (`_far_inside`: a coarse lattice, voxel by voxel only where a
+    hole wider than twice the band joins inside and outside)."""
     import scipy.ndimage
     import scipy.spatial
     import trimesh
