@@ -16,11 +16,13 @@ Imports nothing of hoijax, so `--help` stays fast.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import logging
 import os
 import sys
 
 from absl import app, flags
+from ml_collections import config_flags
 
 
 class CliError(Exception):
@@ -116,7 +118,6 @@ def _leaf_paths(config, prefix="") -> list:
 def _load_config(spec: str):
     """The ConfigDict of 'path/to/file.py[:variant]' (its get_config(variant)), or None
     when the file does not exist or does not load."""
-    import importlib.util
     path, _, variant = spec.partition(":")
     if not os.path.isfile(path):
         return None
@@ -154,7 +155,6 @@ def define_config(name: str, default: str, help_text: str):
     the README's commands work from any folder and from a wheel install), and a failure
     (which ml_collections raises while defining the flag, reading sys.argv) turned into
     one line and exit status 2."""
-    from ml_collections import config_flags
     for i, arg in enumerate(sys.argv):
         if arg.startswith(f"--{name}="):
             sys.argv[i] = f"--{name}=" + resolve_config(arg.split("=", 1)[1])

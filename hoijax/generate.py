@@ -36,6 +36,7 @@ MAX_SAMPLES = 1024  # --num above this is refused
 
 def main(argv):
     del argv
+    # Imported here so that `--help` and flag errors answer without loading JAX.
     import jax
     import numpy as np
 

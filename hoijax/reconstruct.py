@@ -18,7 +18,6 @@ already past `num_steps` is refused).
 """
 from __future__ import annotations
 
-
 from absl import flags, logging
 
 from hoijax import cli
@@ -34,6 +33,7 @@ _MANO_DIR = flags.DEFINE_string("mano_dir", None, "Folder with the official MANO
 
 def main(argv):
     del argv
+    # Imported here so that `--help` and flag errors answer without loading JAX.
     from hoijax import cli
     from hoijax.hand import load_hand_model
     from hoijax.recon.checks import check_config

@@ -1,6 +1,7 @@
 """Process-wide JAX settings shared by entry points, tests and notebooks."""
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import jax
@@ -37,7 +38,6 @@ CONFIGS_DIR = configs_dir()  # the checkout's configs/, or the wheel's hoijax/co
 
 def config_module(path: str):
     """The Python module of a config file (e.g. to reach its variants)."""
-    import importlib.util
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: config file not found")
     name = "hoijax_configs_" + os.path.splitext(os.path.basename(path))[0]

@@ -21,7 +21,6 @@ ValueError for a bad config before any work.
 """
 from __future__ import annotations
 
-
 from absl import flags, logging
 
 from hoijax import cli
@@ -35,6 +34,7 @@ _EXPORT = flags.DEFINE_string(
 
 def main(argv):
     del argv
+    # Imported here so that `--help` and flag errors answer without loading JAX.
     from hoijax import parallel
     from hoijax.priors.tasks import run_task
     from hoijax.runtime import enable_compilation_cache

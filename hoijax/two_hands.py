@@ -39,6 +39,7 @@ MAX_PAIRS = 100_000  # --num above this is refused (10k is the evaluation protoc
 
 def main(argv):
     del argv
+    # Imported here so that `--help` and flag errors answer without loading JAX.
     import mediapy
     import numpy as np
 

@@ -6,8 +6,11 @@ renderers live in `hoijax.render`. Cameras: `hoijax.geometry.camera.look_at` and
 """
 from __future__ import annotations
 
+import imageio_ffmpeg
 import numpy as np
 import skimage.draw
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from hoijax.geometry.camera import look_at, orbit_camera  # noqa: F401  (re-exported)
 from hoijax.geometry.transforms import apply_to_points
@@ -60,7 +63,7 @@ def grid(images, cols) -> np.ndarray:
 
 def write_video(path, frames, fps=10) -> None:
     """Writes (T,H,W,3) uint8 frames as an mp4 with the ffmpeg that imageio-ffmpeg ships."""
-    import imageio_ffmpeg
+    # mediapy takes ~0.7 s to import; only the pictures need it.
     import mediapy
 
     mediapy.set_ffmpeg(imageio_ffmpeg.get_ffmpeg_exe())
@@ -105,8 +108,6 @@ def plot_curves(series: dict, size=(240, 480), log=True, title=None,
 def new_figure(size):
     """A headless matplotlib Figure of size (H, W) pixels (no pyplot: no global backend,
     no windows)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     h, w = size
     fig = Figure(figsize=(w / 100, h / 100), dpi=100)
     FigureCanvasAgg(fig)

@@ -64,3 +64,46 @@ def test_imports_go_down_the_table():
                     and rows[package_of(b)] >= rows[package_of(a)]})
     assert wrong == [], "imports up or across the layering table: " + ", ".join(
         f"{a} -> {b}" for a, b in wrong)
+
+
+def function_level_imports() -> list:
+    """(module path, line, imported module, the comment above its block or '')."""
+    found = []
+    for folder, _, files in os.walk(PACKAGE):
+        for name in sorted(f for f in files if f.endswith(".py")):
+            path = os.path.join(folder, name)
+            lines = open(path, encoding="utf-8").read().splitlines()
+            tree = ast.parse("\n".join(lines))
+            for fn in ast.walk(tree):
+                if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for node in ast.walk(fn):
+                    if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                        continue
+                    target = (node.module if isinstance(node, ast.ImportFrom)
+                              else node.names[0].name)
+                    above = node.lineno - 2  # up the block of imports to its comment
+                    while above >= 0 and (lines[above].strip() == "" or lines[above].strip()
+                                          .startswith(("import ", "from "))):
+                        above -= 1
+                    comment = lines[above].strip() if above >= 0 else ""
+                    found.append((os.path.relpath(path, ROOT), node.lineno, target,
+                                  comment if comment.startswith("#") else ""))
+    return found
+
+
+def test_function_level_imports_say_why():
+    """Only optional or slow dependencies and the entry points' lazy imports (which keep
+    `--help` fast) are imported inside functions, each block under a comment saying why."""
+    silent = [f"{p}:{n} ({t})" for p, n, t, why in function_level_imports() if not why]
+    assert silent == [], "function-level imports without a reason: " + ", ".join(silent)
+
+
+def test_only_entry_points_import_hoijax_inside_functions():
+    """Library modules import hoijax at the top, so that an import cycle fails at once."""
+    rows = layering_table()
+    top = max(rows.values())
+    inner = [f"{p}:{n} ({t})" for p, n, t, _ in function_level_imports()
+             if t and t.startswith("hoijax") and not p.endswith("__main__.py")
+             and rows[package_of(p[:-3].replace(os.sep, "."))] != top]
+    assert inner == [], "library code importing hoijax inside functions: " + ", ".join(inner)

@@ -35,12 +35,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.spatial.transform import Rotation
+from tqdm import tqdm
 
 from hoijax.data.prior_data import load_shards
-from hoijax.data.synthetic.objects import CATEGORIES, object_sdf
+from hoijax.data.synthetic.clips import grasp_object
+from hoijax.data.synthetic.objects import CATEGORIES, object_bounds, object_sdf, sample_params
 from hoijax.data.synthetic.split import held_out_seeds
+from hoijax.hand import load_hand_model
 from hoijax.interaction.hand_field import hand_field, hand_frame_center
 from hoijax.interaction.object_grid import object_grid
+from hoijax.runtime import enable_compilation_cache
 
 MANIFEST = "manifest.json"
 KEYS = ("object", "hand", "category", "grasp", "hand_pose", "betas", "hTo")
@@ -91,7 +95,6 @@ def _hand(model, pose, betas, *, resolution, half_extent):
 
 def grasp_samples(model, category, seed, grasp_index, config) -> dict:
     """The jittered samples of one object's grasp: {key: (J,...)}; None if no grasp."""
-    from hoijax.data.synthetic.clips import grasp_object
     try:
         params, grasp = grasp_object(model, category, seed)
     except RuntimeError:
@@ -122,7 +125,6 @@ def grasp_samples(model, category, seed, grasp_index, config) -> dict:
 
 def placement_samples(model, category, seed, index, config) -> dict:
     """`jitters_per_grasp` random placements of one object, without a hand."""
-    from hoijax.data.synthetic.objects import object_bounds, sample_params
     params = sample_params(category, np.random.default_rng(seed))
     rng = np.random.default_rng([config.seed, index])
     betas = jnp.zeros((10,), jnp.float32)
@@ -149,9 +151,7 @@ def placement_samples(model, category, seed, index, config) -> dict:
 
 def write_grid_data(config, out_dir: str, model=None, progress=True) -> dict:
     """Writes the grid training set of `config` into out_dir; returns the manifest."""
-    from tqdm import tqdm
 
-    from hoijax.hand import load_hand_model
     check_config(config)
     if os.path.exists(out_dir):
         raise ValueError(f"--out={out_dir}: already exists; remove it or choose another")
@@ -207,7 +207,6 @@ def load_grid_data(folder: str) -> dict:
 
 def main(argv):
     del argv
-    from hoijax.runtime import enable_compilation_cache
     enable_compilation_cache()
     try:
         manifest = write_grid_data(_CONFIG.value, _OUT.value)

@@ -40,16 +40,26 @@ import jax.numpy as jnp
 import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
+from tqdm import tqdm
 
+from hoijax.data.clip import load_clip
+from hoijax.data.synthetic.clips import grasp_object
 from hoijax.data.synthetic.objects import CATEGORIES, object_sdf
 from hoijax.data.synthetic.split import held_out_seeds
+
 # novel_view_camera is also imported from here by older callers (recon).
 from hoijax.geometry.camera import novel_view_camera
 from hoijax.geometry.transforms import apply_to_points
-from hoijax.render.geometry_images import (hand_geometry_image, object_geometry_image,
-                                           reference_depth)
+from hoijax.hand import load_hand_model
+from hoijax.hand.model import mano_forward
+from hoijax.render.geometry_images import (
+    hand_geometry_image,
+    object_geometry_image,
+    reference_depth,
+)
 from hoijax.render.rasterize import pad_faces, rasterize
 from hoijax.render.sphere_trace import render_sdf_hard
+from hoijax.runtime import enable_compilation_cache
 
 MANIFEST = "manifest.json"
 
@@ -144,8 +154,6 @@ def render_views(sample: GraspSample, hand_faces, hand_code, rotations, view, si
 
 def synthetic_grasps(model, config):
     """Yields a GraspSample per (category, object seed) of the synthetic training split."""
-    from hoijax.data.synthetic.clips import grasp_object
-    from hoijax.hand.model import mano_forward
     forward = jax.jit(mano_forward)
     for category in config.categories:
         for seed in range(config.first_seed, config.first_seed + config.objects_per_category):
@@ -171,8 +179,6 @@ def clip_folders(pattern: str) -> list:
 
 def clip_grasps(model, config, folders):
     """Yields a GraspSample per ground-truth frame (every clip_frame_stride-th) of clips."""
-    from hoijax.data.clip import load_clip
-    from hoijax.hand.model import mano_forward
     forward = jax.jit(mano_forward)
     for folder in folders:
         clip = load_clip(folder)
@@ -224,9 +230,7 @@ def category_index(category: str | None, categories) -> int:
 
 def write_prior_data(config, out_dir: str, model=None, progress=True) -> dict:
     """Renders the training set described by `config` into `out_dir`; returns the manifest."""
-    from tqdm import tqdm
 
-    from hoijax.hand import load_hand_model
     check_config(config)
     if os.path.exists(out_dir):
         raise ValueError(f"--out={out_dir}: already exists; remove it or choose another")
@@ -332,7 +336,6 @@ def load_prior_data(folder: str) -> dict:
 
 def main(argv):
     del argv
-    from hoijax.runtime import enable_compilation_cache
     enable_compilation_cache()
     try:
         manifest = write_prior_data(_CONFIG.value, _OUT.value)

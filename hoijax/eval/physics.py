@@ -20,10 +20,13 @@
 """
 from __future__ import annotations
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
+import scipy.cluster.vq
+import scipy.spatial
 
+from hoijax.hand.model import mano_forward
 from hoijax.hand.proxy import mesh_volume, posed_interior
 
 CONTACT_MM = 2.0  # a part within this distance of the surface is in contact
@@ -50,7 +53,6 @@ def hand_measures(sdf_fn, model, hand_interior, parts, hand_pose, betas, global_
                   transl):
     """Penetration and contacts of a MANO hand posed in the object frame (MANO
     parameters as smplx applies them). Returns dict(depth_mm, volume_cm3, contact (6,))."""
-    from hoijax.hand.model import mano_forward
     out = mano_forward(model, hand_pose, betas, global_orient, transl)
     pen = penetration(sdf_fn, out.vertices, jnp.asarray(model.faces),
                       posed_interior(hand_interior, out.vertices))
@@ -63,6 +65,7 @@ def hand_measures(sdf_fn, model, hand_interior, parts, hand_pose, betas, global_
 
 def have_mujoco() -> bool:
     try:
+        # Optional: the `physics` extra.
         import mujoco  # noqa: F401
     except ImportError:
         return False
@@ -79,7 +82,6 @@ def hand_pieces(verts, weights, num_pieces=48, seed=0):
     their largest skinning weight (one group per bone), each group split by k-means into a
     share of `num_pieces` proportional to its size. One hull per bone would fill the palm's
     hollow, where a held object sits, and count that as penetration."""
-    import scipy.cluster.vq
     label = np.argmax(np.asarray(weights), axis=1)
     verts = np.asarray(verts, np.float64)
     rng = np.random.default_rng(seed)
@@ -101,8 +103,6 @@ def object_pieces(surface, interior, num_pieces=24, seed=0):
     """Convex pieces of an object: k-means (num_pieces) over its interior points; every
     surface vertex joins its nearest piece (so the hulls reach the surface) -> list of
     (n_k,3) point sets. surface (V,3) mesh vertices, interior (N,3) points inside."""
-    import scipy.cluster.vq
-    import scipy.spatial
     interior = np.asarray(interior, np.float64)
     surface = np.asarray(surface, np.float64)
     if len(interior) < 8 * num_pieces:  # thin objects: cluster the surface too
@@ -122,7 +122,6 @@ def object_pieces(surface, interior, num_pieces=24, seed=0):
 
 
 def _hull_vertices(points, max_vertices=200):
-    import scipy.spatial
     try:
         hull = scipy.spatial.ConvexHull(points)
     except Exception:  # degenerate (flat) piece: skip it
@@ -162,6 +161,7 @@ def simulate(fixed_pieces, free_pieces, *, seconds=1.0, gravity=(0.0, 0.0, -9.81
     """Drops the free body for `seconds` with the fixed pieces held: returns
     dict(displacement (m) of its centre of mass, final_position (3,), start (3,))."""
     require_mujoco()
+    # Optional: the `physics` extra.
     import mujoco
     model = mujoco.MjModel.from_xml_string(scene_xml(
         fixed_pieces, free_pieces, gravity=gravity, timestep=timestep, density=density,

@@ -119,6 +119,7 @@ def build_clusters(verts, faces, cluster_size: int | None = None,
     default 1/32 of the box diagonal) are subdivided first: the same surface, but clusters
     small enough for their dipoles (a 12-triangle box would be one cluster as large as
     the box)."""
+    # trimesh takes ~0.7 s to import; only mesh files need it.
     import trimesh
     verts, faces = np.asarray(verts, np.float64), np.asarray(faces, np.int64)
     if len(faces) == 0:

@@ -24,7 +24,6 @@ hoijax.grasp.run). Writes, best first:
 """
 from __future__ import annotations
 
-
 from absl import flags
 
 from hoijax import cli
@@ -46,6 +45,7 @@ MAX_GRASPS = 64  # --num above this is refused (each grasp is seeds_per_grasp ca
 
 def main(argv):
     del argv
+    # Imported here so that `--help` and flag errors answer without loading JAX.
     from hoijax import cli
     from hoijax.grasp import run
     from hoijax.grasp.tools import check_config

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import mediapy
 import numpy as np
+import skimage.measure
 
 from hoijax import viz
 from hoijax.diffusion.sampler import ddim_sample
@@ -101,7 +102,6 @@ def fit_hands(model, fields, half_extent, *, betas=None, steps=300) -> dict:
 def grid_mesh(grid, half_extent, center, scale=HAND_SCALE):
     """The zero level set of an (R,R,R) grid channel by marching cubes, in the hand frame
     (m): (verts (V,3), faces (F,3)) outward-facing, or None when the grid has no surface."""
-    import skimage.measure
     grid = np.array(grid, np.float32)  # a writeable copy (skimage refuses read-only)
     if not (grid.min() < 0 < grid.max()):
         return None

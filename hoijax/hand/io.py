@@ -15,6 +15,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse
 
 from hoijax.hand.model import MANO_PARENTS, NUM_JOINTS, OFFICIAL_FINGERTIP_IDS, ManoModel
 from hoijax.hand.surface_code import compute_surface_code
@@ -45,8 +46,6 @@ class _ChumpyFreeUnpickler(pickle.Unpickler):
         if module.startswith("scipy.sparse."):
             # The official files name scipy.sparse.csc, a module SciPy 2.0 removes; the
             # public namespace has the same classes.
-            import scipy.sparse
-
             if hasattr(scipy.sparse, name):
                 return getattr(scipy.sparse, name)
         return super().find_class(module, name)

@@ -24,6 +24,8 @@ The left hand is the exact mirror (x -> -x) of the right, as in MANO.
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
 import os
 import sys
 
@@ -31,12 +33,25 @@ import numpy as np
 import scipy.optimize
 from scipy.spatial.transform import Rotation
 
+from hoijax.geometry import mesh
+from hoijax.hand import anatomy, poses, standin_shape
 from hoijax.hand.io import model_from_arrays
 from hoijax.hand.model import MANO_PARENTS, ManoModel
 from hoijax.hand.poses import pca_basis, sample_natural_poses
-from hoijax.hand.standin_shape import (FINGER_ORDER, FINGERS, LOCAL_TO_MANO, TIP_ORDER,
-                                       build_mesh, finger_points, local_joints,
-                                       sdf_by_label, sdf_gradient, to_local, to_mano, unit)
+from hoijax.hand.standin_shape import (
+    FINGER_ORDER,
+    FINGERS,
+    LOCAL_TO_MANO,
+    TIP_ORDER,
+    build_mesh,
+    finger_points,
+    local_joints,
+    sdf_by_label,
+    sdf_gradient,
+    to_local,
+    to_mano,
+    unit,
+)
 
 # ----------------------------------------------------------------------------------------
 # 3. The rig.
@@ -270,11 +285,7 @@ def _mirror_arrays(arrays):
 
 def _cache_path() -> str:
     """Where the built right hand is cached: keyed by a hash of the code that builds it."""
-    import hashlib
-    import inspect
 
-    from hoijax.geometry import mesh
-    from hoijax.hand import anatomy, poses, standin_shape
 
     digest = hashlib.sha256()
     for module in (mesh, anatomy, poses, standin_shape, sys.modules[__name__]):

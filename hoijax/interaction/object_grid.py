@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from hoijax.geometry.mesh_sdf import INSIDE, brute_force
 from hoijax.geometry.transforms import invert_rigid
 from hoijax.interaction.frame import HAND_SCALE, from_normalised, grid_points
+from hoijax.models.sdf import sdf_value
 
 SDF_TRUNCATION = 0.2  # T: normalised units (4 cm at s = 0.2 m)
 
@@ -50,7 +51,6 @@ def object_grid(sdf_fn, hTo, center, resolution, half_extent, scale=HAND_SCALE):
 
 def network_sdf(params):
     """hoijax's SDF network (`hoijax.models.sdf`) as an sdf_fn."""
-    from hoijax.models.sdf import sdf_value
     return functools.partial(sdf_value, params)
 
 

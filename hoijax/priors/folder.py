@@ -22,6 +22,8 @@ import ml_collections
 import numpy as np
 from flax import traverse_util
 
+from hoijax import viz
+
 
 def flatten_params(params: dict) -> dict:
     """{'a/b/0/c': np.ndarray} of a nested params dict (int keys, e.g. of NNX lists, become
@@ -52,7 +54,6 @@ def loss_plot(metrics: list, timesteps=(), title="prior training loss", held_out
     """(H,W,3) uint8 log-scale plot against the step: the training loss (smoothed over 9
     log points when there are more) and the held-out losses `held_out/t{t}` of each of
     `timesteps`. metrics: the records of `read_metrics`."""
-    from hoijax import viz
     train = [(m["step"], m["loss"]) for m in metrics if "loss" in m]
     steps = np.array([s for s, _ in train], float)
     losses = np.array([v for _, v in train], float)
@@ -75,6 +76,7 @@ def write_prior_folder(workdir: str, out_dir: str, params: dict, record: dict, *
     grid as samples.png, loss.png (plot(metrics) -> image, when given and there are
     training losses) and training.json = {step, planned_steps (the run's config)} |
     record."""
+    # mediapy takes ~0.7 s to import; only the pictures need it.
     import mediapy
     if not os.path.isfile(os.path.join(workdir, "config.json")):
         raise FileNotFoundError(f"{workdir}/config.json: missing; exporting a prior needs "

@@ -18,6 +18,7 @@ surface, overall and per category.
 from __future__ import annotations
 
 import functools
+import json
 import os
 
 import jax
@@ -25,11 +26,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hoijax.checks import (FRACTION, NON_NEGATIVE, POSITIVE_INT, check_fields, int_at_least, one_of)
+from hoijax.checks import FRACTION, NON_NEGATIVE, POSITIVE_INT, check_fields, int_at_least, one_of
+from hoijax.data.grid_data import load_grid_data, write_grid_data
 from hoijax.interaction.object_grid import denormalise_sdf
 from hoijax.models.vqvae import code_usage, create_vqvae, make_vqvae_fns, reinit_dead_codes
+from hoijax.parallel import check_batch_size
 from hoijax.priors import folder, loop
 from hoijax.priors.grid import LATENT_FILE
+from hoijax.runtime import repo_config
 
 CONFIG_RULES = {
     **loop.TRAINING_RULES,
@@ -187,8 +191,6 @@ def encode_all(vq, params, grids, batch=8) -> np.ndarray:
 def load_data(config, progress=True) -> dict:
     """The grid data of config.data.path; with an empty path workdir/data, generated first
     (configs/grid_data.py variant config.data.generate) when missing."""
-    from hoijax.data.grid_data import load_grid_data, write_grid_data
-    from hoijax.runtime import repo_config
     path = config.data.path or os.path.join(config.workdir, "data")
     if not config.data.path and not os.path.exists(path):
         print(f"generating grid data into {path}")
@@ -224,7 +226,6 @@ def train(config, data, progress=True) -> tuple:
 def export_autoencoder(workdir, out_dir, vq, params, train_grids, manifest, step) -> float:
     """Writes an autoencoder folder (`hoijax.priors.folder`, plus latent.json: the latent's
     std and mean measured on up to 512 of the training grids). Returns the std."""
-    import json
     pick = np.linspace(0, len(train_grids) - 1, min(MAX_STD_SAMPLES, len(train_grids)))
     z = encode_all(vq, params, train_grids[pick.round().astype(int)])
     std = float(np.std(z))
@@ -249,7 +250,6 @@ def grid_record(manifest, step, what) -> dict:
 def run(config, export: str | None) -> None:
     """`python -m hoijax.train_prior` with a grid autoencoder config: train, then export
     the autoencoder folder (default WORKDIR/autoencoder)."""
-    from hoijax.parallel import check_batch_size
     check_config(config)
     check_batch_size(config.batch_size, "--config.batch_size")
     data = load_data(config)

@@ -17,22 +17,35 @@ Held-out losses (grasps index % data.held_out_every == 0: unseen objects) at t =
 from __future__ import annotations
 
 import functools
+import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
-from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT,
-                           check_fields, int_at_least, one_of)
+from hoijax.checks import (
+    FRACTION,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    check_fields,
+    int_at_least,
+    one_of,
+)
+from hoijax.data.grid_data import MANIFEST, load_grid_data, write_grid_data
 from hoijax.diffusion.schedules import make_schedule, q_sample
 from hoijax.interaction.hand_field import NUM_FIELD_JOINTS
 from hoijax.models.text import NULL_PROMPT, category_tokens, drop_prompts, tokenize
 from hoijax.models.unet3d import create_denoiser, make_denoise_fn
+from hoijax.parallel import check_batch_size
 from hoijax.priors import folder, grid_autoencoder_train, loop
 from hoijax.priors.grid import load_autoencoder
 from hoijax.priors.image_train import EVAL_TIMESTEPS
+from hoijax.runtime import repo_config
 
 CONFIG_RULES = {
     **loop.TRAINING_RULES, **loop.EMA_RULES,
@@ -150,7 +163,6 @@ def prior_targets(autoencoder, data) -> np.ndarray:
 def autoencoder_dir(config, data_path) -> str:
     """config.autoencoder.path, or one trained now (grid_autoencoder variant
     autoencoder.train_variant) into workdir/autoencoder_run on the same data."""
-    from hoijax.runtime import repo_config
     if config.autoencoder.path:
         return config.autoencoder.path
     ae_config = repo_config("grid_autoencoder.py", config.autoencoder.train_variant or None)
@@ -164,8 +176,6 @@ def autoencoder_dir(config, data_path) -> str:
 
 def data_path(config, progress=True) -> str:
     """The grid data folder (generated into workdir/data when data.path is empty)."""
-    from hoijax.data.grid_data import write_grid_data
-    from hoijax.runtime import repo_config
     path = config.data.path or os.path.join(config.workdir, "data")
     if not config.data.path and not os.path.exists(path):
         print(f"generating grid data into {path}")
@@ -183,8 +193,6 @@ def init_model(config):
 def run(config, export: str | None, progress=True) -> None:
     """`python -m hoijax.train_prior` with a grid prior config: (autoencoder,) train,
     export the grid prior folder (default WORKDIR/grid_prior)."""
-    from hoijax.data.grid_data import load_grid_data
-    from hoijax.parallel import check_batch_size
     check_config(config)
     check_batch_size(config.batch_size, "--config.batch_size")
     path = data_path(config, progress)
@@ -217,7 +225,6 @@ def initial_state(config, tx) -> tuple:
 def export_grid_prior(workdir, out_dir, params, manifest, step, autoencoder_dir) -> None:
     """Writes a grid prior folder: the denoiser's (EMA) params, config, categories and
     training record, and a copy of its autoencoder folder in out_dir/autoencoder."""
-    import shutil
     folder.write_prior_folder(workdir, out_dir, params,
                               grid_autoencoder_train.grid_record(manifest, step,
                                                                  "grid prior denoiser"),
@@ -232,11 +239,8 @@ def export_grid_prior(workdir, out_dir, params, manifest, step, autoencoder_dir)
 def export_latest(workdir: str, out_dir: str | None = None) -> int:
     """Exports the EMA parameters of a run's latest checkpoint as a grid prior folder
     (default WORKDIR/grid_prior), e.g. of a run stopped early; returns the step."""
-    import json
 
-    import ml_collections
 
-    from hoijax.data.grid_data import MANIFEST
     with open(os.path.join(workdir, "config.json")) as f:
         config = ml_collections.ConfigDict(json.load(f))
     tx, _ = loop.make_optimizer(config.optim, config.num_steps)

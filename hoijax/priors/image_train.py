@@ -7,22 +7,34 @@ sample grids, and the export of a prior folder (`hoijax.priors.folder`) that
 from __future__ import annotations
 
 import functools
+import json
 import os
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
 from hoijax import parallel
-from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT,
-                           check_fields, int_at_least, one_of)
+from hoijax.checks import (
+    FRACTION,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    check_fields,
+    int_at_least,
+    one_of,
+)
+from hoijax.data.prior_data import load_prior_data, write_prior_data
 from hoijax.diffusion.loss import denoising_loss
 from hoijax.diffusion.sampler import ddim_sample
 from hoijax.diffusion.schedules import make_schedule
 from hoijax.models.text import NULL_PROMPT, category_tokens, drop_prompts, tokenize
 from hoijax.models.unet import create_denoiser, make_denoise_fn
 from hoijax.priors import folder, loop
+from hoijax.render.geometry_images import to_rgb
+from hoijax.runtime import repo_config
 
 EVAL_TIMESTEPS = (250, 500, 750)
 
@@ -138,7 +150,6 @@ def _jit_eval(denoise, prediction):
 def sample_grid(denoise, params, schedule, data, token_table, config, key) -> np.ndarray:
     """(rows, cols, 3) uint8: for held-out hands, the hand condition (normals), the ground
     truth object (mask, normals, depth) and a DDIM sample (mask, normals, depth)."""
-    from hoijax.render.geometry_images import to_rgb
     n = min(config.sample.num, len(data["object"]))
     cond = dict(hand=jnp.asarray(data["hand"][:n]),
                 tokens=jnp.asarray(token_table)[jnp.asarray(data["category"][:n])])
@@ -167,8 +178,6 @@ def sample_grid(denoise, params, schedule, data, token_table, config, key) -> np
 def load_training_data(config, progress=True) -> dict:
     """The prior-data folder of the config; with an empty data.path, workdir/data, rendered
     first (configs/prior_data.py with the variant config.data.generate) if missing."""
-    from hoijax.data.prior_data import load_prior_data, write_prior_data
-    from hoijax.runtime import repo_config
     path = config.data.path
     if not path:
         path = os.path.join(config.workdir, "data")
@@ -208,6 +217,7 @@ def train(config, data: dict, *, progress=True, mesh=None) -> dict:
 def evaluate(config, denoise, params, schedule, held_out, token_table, step) -> dict:
     """Held-out losses (right prompt, null prompt) -> logged values; writes a sample grid
     PNG into workdir/samples."""
+    # mediapy takes ~0.7 s to import; only the pictures need it.
     import mediapy
     if len(held_out["category"]) == 0:
         return {}
@@ -248,9 +258,7 @@ def export_latest(workdir: str, out_dir: str, manifest: dict | None = None) -> i
     """Writes the EMA parameters of a run's latest checkpoint as a prior folder; returns the
     step exported. manifest: the training data's manifest; None reads it from the run's
     data folder (config.data.path, or workdir/data)."""
-    import json
 
-    import ml_collections
     with open(os.path.join(workdir, "config.json")) as f:
         config = ml_collections.ConfigDict(json.load(f))
     _, params = init_model(config)

@@ -23,6 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
+from tensorboardX import SummaryWriter
+from tqdm import tqdm
 
 from hoijax import parallel
 from hoijax.checks import FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
@@ -106,7 +109,6 @@ class MetricLog:
     def __init__(self, workdir: str):
         self.path = os.path.join(workdir, "metrics.jsonl")
         try:
-            from tensorboardX import SummaryWriter
             self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
         except ImportError:  # pragma: no cover - tensorboardX is an install requirement
             self.tb = None
@@ -126,7 +128,6 @@ class MetricLog:
 
 def checkpoint_manager(workdir: str, save_every: int | None = None):
     """The Orbax CheckpointManager of workdir/checkpoints (keeps the last two)."""
-    import orbax.checkpoint as ocp
     options = ocp.CheckpointManagerOptions(
         max_to_keep=2, **({} if save_every is None else dict(save_interval_steps=save_every)))
     return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
@@ -136,7 +137,6 @@ def checkpoint_manager(workdir: str, save_every: int | None = None):
 def restore(manager, state, step=None):
     """The checkpoint of `step` (default: the latest) restored into the structure, shapes
     and shardings of `state` (an abstract state suffices)."""
-    import orbax.checkpoint as ocp
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
     step = manager.latest_step() if step is None else step
     return manager.restore(step, args=ocp.args.StandardRestore(abstract))
@@ -166,8 +166,6 @@ def run_loop(config, state, step_fn, train_data: dict, *, evaluate=None, name="t
     must hold `loss`; evaluate(state, step) -> dict of held-out figures, every
     config.eval_every steps and at the end; log_values(metrics, step) -> dict of extra
     logged floats; `rate_name`: the logged throughput's name (samples per second)."""
-    import orbax.checkpoint as ocp
-    from tqdm import tqdm
     mesh = mesh or parallel.data_mesh()
     parallel.check_batch_size(config.batch_size, "config.batch_size", mesh)
     state = parallel.replicate(state, mesh)

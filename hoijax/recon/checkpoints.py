@@ -12,6 +12,7 @@ import json
 import os
 
 import jax
+import orbax.checkpoint as ocp
 
 
 def latest_step(workdir: str) -> int | None:
@@ -37,7 +38,6 @@ class Checkpoints:
     """The checkpoints of one fit of `clips` in workdir (see the module docstring)."""
 
     def __init__(self, workdir, clips, config):
-        import orbax.checkpoint as ocp
         self.ocp, self.workdir = ocp, workdir
         os.makedirs(workdir, exist_ok=True)
         settings = {k: v for k, v in config.to_dict().items()

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.ndimage
 import skimage.transform
 
+from hoijax.data.synthetic.objects import canonical_category
 from hoijax.geometry.camera import rescale_intrinsics
 from hoijax.recon.trajectory import initialise_trajectory
 
@@ -37,7 +38,6 @@ jax.tree_util.register_dataclass(
 def prompt_category(name: str | None) -> str | None:
     """The canonical spelling of a known category ('ToyCar' -> 'toy car'), any other
     name unchanged (an unknown category gets the prior's null prompt)."""
-    from hoijax.data.synthetic.objects import canonical_category
     try:
         return canonical_category(name) if name else name
     except ValueError:

@@ -31,8 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm import tqdm
 
 from hoijax import parallel
+from hoijax.models.sdf import sdf_value
 from hoijax.recon import scene
 from hoijax.recon.checkpoints import Checkpoints
 from hoijax.recon.checks import check_config
@@ -120,7 +122,6 @@ GUARD_RESOLUTION = 48
 def field_is_empty(sdf_params, bound_radius, resolution=GUARD_RESOLUTION):
     """(C,) bool: stacked fields (leading clip axis) with no negative value on a
     resolution^3 grid over the cube of half side bound_radius around each centre."""
-    from hoijax.models.sdf import sdf_value
     axis = jnp.linspace(-bound_radius, bound_radius, resolution)
     grid = jnp.stack(jnp.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
 
@@ -239,7 +240,6 @@ def _loop(state, data, model, prior, config, tx, checkpoints, num_clips, progres
           start_time, mesh):
     """Runs the steps from the checkpoint (if any) to config.num_steps. Returns
     (state, history [[row per clip] per logged step], seconds spent before a resume)."""
-    from tqdm import tqdm
     objective = Objective.from_config(config)
     step = make_step(model, prior, objective, tx, with_sds=has_sds(config))
     prior_params = parallel.replicate(prior.params(), mesh)

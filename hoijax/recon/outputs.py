@@ -18,11 +18,13 @@ import skimage.measure
 import trimesh
 
 from hoijax import viz
+from hoijax.eval.metrics import evaluate_reconstruction
 from hoijax.geometry.camera import orbit_camera, rescale_intrinsics
 from hoijax.geometry.mesh import write_obj
 from hoijax.geometry.transforms import apply_to_points
 from hoijax.models.sdf import sdf_value
 from hoijax.recon import scene
+from hoijax.render.rasterize import is_closed, pad_faces, zbuffer
 
 SKIN = (0.95, 0.75, 0.6)
 OBJECT = (0.55, 0.65, 0.95)
@@ -117,7 +119,6 @@ def visible_object_masks(mesh, hands_o, hand_faces, cTo, K, image_size) -> np.nd
     """(T,H,W) bool: where the object mesh (object frame) is seen in front of the hand
     (hands_o (T,V,3), object frame) through cameras cTo (T,4,4) with pixel intrinsics K
     (T,3,3): hard z-buffer renders (sigma 0), as the input masks are."""
-    from hoijax.render.rasterize import is_closed, pad_faces, zbuffer
     size = tuple(int(x) for x in image_size)
     faces_o = pad_faces(np.asarray(mesh.faces, np.int32))  # one program for most meshes
     closed_o, closed_h = is_closed(mesh.faces), is_closed(hand_faces)
@@ -153,7 +154,6 @@ def evaluate_outputs(out_dir, clip, seconds, hand_faces=None) -> dict:
     hand_faces). Rerunnable on old outputs when the evaluation changes."""
     if clip.gt is None or not clip.object_mesh_path:
         return {}
-    from hoijax.eval.metrics import evaluate_reconstruction
     mesh = trimesh.load(os.path.join(out_dir, "object.obj"), force="mesh")
     with np.load(os.path.join(out_dir, "params.npz")) as params:
         hTo, cTh, K = params["hTo"], params["cTh"], params["K"]

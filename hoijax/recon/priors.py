@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from hoijax.priors.grid import load_grid_prior
+from hoijax.priors.image import load_prior
+
 
 @dataclasses.dataclass(frozen=True)
 class Priors:
@@ -39,7 +42,6 @@ def load_priors(config) -> Priors:
     """The priors configs/reconstruct.py asks for: `prior` (empty: the shipped 2D prior)
     and, with loss.sds_grid > 0, `grid_prior` (empty: the shipped 3D prior). Raises
     FileNotFoundError naming a missing file."""
-    from hoijax.priors.image import load_prior
     return as_priors(load_prior(config.prior or None), config)
 
 
@@ -50,6 +52,5 @@ def as_priors(prior, config) -> Priors:
         if uses_grid_prior(config) and prior.grid is None:
             raise ValueError("config.loss.sds_grid > 0 but no grid prior was given")
         return prior
-    from hoijax.priors.grid import load_grid_prior
     grid = load_grid_prior(config.grid_prior or None) if uses_grid_prior(config) else None
     return Priors(prior, grid)

@@ -15,8 +15,11 @@ import dataclasses
 import json
 import os
 
+from hoijax.data.clip import load_clip
 from hoijax.recon.checkpoints import check_resumable
 from hoijax.recon.checks import check_config
+from hoijax.recon.fit import fit_clips
+from hoijax.recon.outputs import evaluate_outputs, write_outputs
 from hoijax.recon.sources import resolve_clips, synthetic_clip_folder
 
 
@@ -32,7 +35,6 @@ def load_jobs(specs, out, model) -> list[Job]:
     into `out`, several into out/<name>; a synthetic clip is first generated into its
     output folder's `clip/`. Raises ValueError (or `ClipError`, a ValueError) naming the
     bad argument or file, before anything is fitted."""
-    from hoijax.data.clip import load_clip
     sources = resolve_clips(specs)
     names = [name for name, _ in sources]
     if len(set(names)) != len(names):
@@ -72,7 +74,6 @@ def group_workdir(workdir, part, single) -> str:
 
 def _finished(job, reevaluate, hand_faces):
     """The metrics of a job whose outputs are complete (metrics.json written), else None."""
-    from hoijax.recon.outputs import evaluate_outputs
     path = os.path.join(job.out, "metrics.json")
     if not os.path.isfile(path):
         return None
@@ -90,8 +91,6 @@ def reconstruct(jobs, model, prior, config, *, workdir, group=0, category=None,
     skip_finished: a group whose clips all have metrics.json is not refitted (reevaluate:
     their metrics are recomputed from the outputs). Config and checkpoint folders are
     checked before anything is fitted."""
-    from hoijax.recon.fit import fit_clips
-    from hoijax.recon.outputs import write_outputs
     check_config(config)
     groups = fit_groups(jobs, group)
     single = len(jobs) == 1

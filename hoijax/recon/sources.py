@@ -4,10 +4,13 @@ from __future__ import annotations
 import glob
 import os
 
+from hoijax.data.clip import save_clip
+from hoijax.data.synthetic.clips import ClipSpec, generate_clip
+from hoijax.data.synthetic.objects import canonical_category, clip_name
+
 
 def resolve_clips(specs) -> list:
     """[(name, folder or ("synthetic", category, seed))]; raises ValueError on bad specs."""
-    from hoijax.data.synthetic.objects import canonical_category, clip_name
     jobs = []
     for spec in specs:
         if spec.startswith("synthetic:"):
@@ -34,8 +37,6 @@ def synthetic_clip_folder(model, folder, category, seed, num_frames=8) -> str:
     there (`save_clip` writes through a temporary folder: a killed run leaves nothing
     half-written). Returns the folder."""
     if not os.path.isdir(folder):
-        from hoijax.data.clip import save_clip
-        from hoijax.data.synthetic.clips import ClipSpec, generate_clip
         print(f"generating synthetic clip {category} seed {seed} -> {folder}")
         clip = generate_clip(model, ClipSpec(category=category, seed=seed,
                                              num_frames=num_frames))

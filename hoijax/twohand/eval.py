@@ -24,8 +24,9 @@ import optax
 import scipy.linalg
 from flax import nnx
 
-from hoijax.priors.loop import init_optimizer
+from hoijax.data.synthetic.two_hands import CONTACT_TOL, penetration_stats
 from hoijax.models.build import init_module
+from hoijax.priors.loop import init_optimizer
 from hoijax.twohand import representation as rep
 
 NUM_POINTS = 128  # per hand (CPU budget; 2 x 128 points per pair)
@@ -167,7 +168,6 @@ def features(graphdef, params, clouds) -> np.ndarray:
 
 def physical(models, left_v, right_v) -> dict:
     """Mean penetration volume (cm^3), mean depth (mm) and contact ratio of pairs."""
-    from hoijax.data.synthetic.two_hands import CONTACT_TOL, penetration_stats
     m = penetration_stats(models, left_v, right_v)
     return dict(penetration_cm3=float(m["volume"].mean() * 1e6),
                 penetration_depth_mm=float(m["depth"].mean() * 1e3),

@@ -15,6 +15,7 @@ meshes posed from the predicted and true parameters in the anchor's frame.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import jax
@@ -23,9 +24,21 @@ import numpy as np
 import optax
 
 from hoijax import parallel
-from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
-                           POSITIVE_INT, check_fields, int_at_least, one_of)
+from hoijax.checks import (
+    FRACTION,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    check_fields,
+    int_at_least,
+    one_of,
+)
+from hoijax.data.interhand import as_training_data
+from hoijax.data.synthetic import two_hands
+from hoijax.data.synthetic.two_hands import mirror_hands
 from hoijax.diffusion.schedules import Schedule, linear_schedule, q_sample
+from hoijax.hand import load_hand_model
 from hoijax.hand import proxy as P
 from hoijax.priors import folder, loop
 from hoijax.twohand import representation as rep
@@ -94,10 +107,8 @@ def load_pairs(config, models, progress=True) -> dict:
     """The training pairs: data.path (a two_hands.npz folder, or interhand:ROOT for
     InterHand2.6M's IntagHand annotations, hoijax.data.interhand), or workdir/data generated
     first. Returns the MANO arrays (module docstring of hoijax.data.synthetic.two_hands)."""
-    from hoijax.data.synthetic import two_hands
     path = config.data.path
     if path.startswith("interhand:"):  # InterHand2.6M as IntagHand preprocesses it
-        from hoijax.data.interhand import as_training_data
         return as_training_data(path[len("interhand:"):], models)
     if not path:
         path = os.path.join(config.workdir, "data")
@@ -112,7 +123,6 @@ def load_pairs(config, models, progress=True) -> dict:
 def prepare(models, data: dict, mirror: bool, stats=None) -> dict:
     """Encoded pairs: a, b (M,64) (mirrored copies appended with `mirror`), obj (M,),
     held_out (M,) and the normaliser (mean, std) (from the training rows unless given)."""
-    from hoijax.data.synthetic.two_hands import mirror_hands
     mano = {f"{s}_{k}": data[f"{s}_{k}"] for s in rep.SIDES for k in rep.KEYS}
     a, b = rep.encode(models, mano)
     obj, held = rep.object_index(data["object"]), np.asarray(data["held_out"], bool)
@@ -263,7 +273,6 @@ def train(config, data: dict, models, *, progress=True, mesh=None) -> dict:
 def export_prior(workdir: str, out_dir: str, params: dict, step: int) -> None:
     """Writes a two-hand prior folder (`hoijax.priors.folder`, plus the run's
     normalizer.npz) from a training run's workdir and its (EMA) params."""
-    import json
     with open(os.path.join(workdir, "config.json")) as f:
         config = json.load(f)
     metrics = folder.read_metrics(workdir)
@@ -280,7 +289,6 @@ def export_prior(workdir: str, out_dir: str, params: dict, step: int) -> None:
 
 def run(config, export: str | None) -> None:
     """hoijax.train_prior's entry for task="two_hand_prior": check, train, export."""
-    from hoijax.hand import load_hand_model
     check_config(config)
     parallel.check_batch_size(config.batch_size, "--config.batch_size")
     models = (load_hand_model("left"), load_hand_model("right"))

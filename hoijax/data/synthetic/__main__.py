@@ -12,11 +12,16 @@ back with `hoijax.data.clip.load_clip` after writing. Expected: about 10 s for o
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from absl import app, flags
+from tqdm import tqdm
 
-from hoijax.data.synthetic.clips import plan_clips
+from hoijax.data.clip import load_clip, save_clip
+from hoijax.data.synthetic.clips import ClipSpec, TrackerNoise, generate_clip, plan_clips
+from hoijax.hand import load_hand_model
+from hoijax.runtime import enable_compilation_cache
 
 _CATEGORY = flags.DEFINE_string("category", "mug", "Object category, any spelling ('toy car', "
                                 "toy_car, ToyCar), or a group: all, hoi4d, new.")
@@ -43,14 +48,8 @@ def main(argv):
     except ValueError as e:
         raise app.UsageError(str(e)) from None
 
-    import dataclasses
 
-    from tqdm import tqdm
 
-    from hoijax.data.clip import load_clip, save_clip
-    from hoijax.data.synthetic.clips import ClipSpec, TrackerNoise, generate_clip
-    from hoijax.hand import load_hand_model
-    from hoijax.runtime import enable_compilation_cache
 
     enable_compilation_cache()
     model = load_hand_model("right", _MANO_DIR.value)

@@ -9,14 +9,16 @@ so that sizes compare within a category (rows differ in scale).
 from __future__ import annotations
 
 import numpy as np
+from absl import flags
 
+from hoijax import viz
+from hoijax.data.synthetic.clips import OBJECT_COLORS
 from hoijax.data.synthetic.objects import CATEGORIES, object_mesh, sample_params
+from hoijax.geometry.camera import orbit_camera
+
 
 def object_view(category, mesh, distance, size=160, azimuth=35.0, elevation=30.0):
     """(size,size,3) uint8: the object's mesh from an oblique view at `distance` metres."""
-    from hoijax import viz
-    from hoijax.data.synthetic.clips import OBJECT_COLORS
-    from hoijax.geometry.camera import orbit_camera
     verts = np.asarray(mesh.vertices)
     centre = 0.5 * (verts.min(0) + verts.max(0))
     cam = orbit_camera(centre, distance, azimuth, elevation, up=(0, 0, 1))
@@ -26,7 +28,6 @@ def object_view(category, mesh, distance, size=160, azimuth=35.0, elevation=30.0
 
 def label(text, height, width=120) -> np.ndarray:
     """(height,width,3) uint8 white tile with `text` written on it."""
-    from hoijax import viz
     fig = viz.new_figure((height, width))
     fig.text(0.05, 0.5, text, fontsize=11, va="center")
     return viz.figure_image(fig)[..., :3]
@@ -46,8 +47,8 @@ def gallery(categories=CATEGORIES, per_category=6, size=160) -> np.ndarray:
 
 def main(argv):
     del argv
+    # mediapy takes ~0.7 s to import; only the pictures need it.
     import mediapy
-    from absl import flags
     out = flags.FLAGS.out
     image = gallery(per_category=flags.FLAGS.per_category, size=flags.FLAGS.size)
     mediapy.write_image(out, image)

@@ -22,12 +22,12 @@ DIR/stats.json holds the per-type statistics.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import dataclasses
 import functools
 import json
 import os
+import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,11 +36,19 @@ import optax
 from absl import app, flags
 from scipy.spatial.transform import Rotation
 
-from hoijax.data.synthetic.objects import object_bounds, object_sdf, sample_params
+from hoijax import viz
+from hoijax.data.synthetic.gallery import label
+from hoijax.data.synthetic.objects import object_bounds, object_mesh, object_sdf, sample_params
+from hoijax.geometry.camera import orbit_camera
 from hoijax.geometry.rotations import axis_angle_to_matrix
+from hoijax.geometry.transforms import apply_to_points
+from hoijax.hand import load_hand_model
 from hoijax.hand import proxy as P
 from hoijax.hand.anatomy import FINGER_CHAINS, back_direction, flexion_axes
+from hoijax.hand.model import mano_forward
+from hoijax.hand.poses import FINGER_FLEX, SPREAD_RANK, THUMB_FLEX
 from hoijax.optimize import optimizer_scan
+from hoijax.runtime import enable_compilation_cache
 
 TYPES = ("palms_pressed", "fingertips_touching", "handshake_grip", "wrist_grab",
          "finger_hold", "cupped_hands", "fist_in_palm", "crossed_stack", "poke_palm",
@@ -60,7 +68,6 @@ PALM, THUMB, INDEX, MIDDLE, RING, PINKY = range(6)
 def articulation(joints21, side, curl, spread):
     """(N,45) axis-angles from per-finger curls (N,5) in FINGERS order (0 flat, 1 fist;
     per joint the fraction of the full flexion) and a spread (N,) of the knuckles."""
-    from hoijax.hand.poses import FINGER_FLEX, SPREAD_RANK, THUMB_FLEX
     axes, back = flexion_axes(joints21, side), back_direction(joints21, side)
     n = len(curl)
     poses = np.zeros((n, 15, 3))
@@ -499,7 +506,6 @@ def hand_meshes(models, data: dict, idx=None):
 
 @jax.jit
 def _forward(model, pose, betas, orient, transl):
-    from hoijax.hand.model import mano_forward
     return mano_forward(model, pose, betas, orient, transl).vertices
 
 
@@ -565,8 +571,6 @@ def pair_image(left_v, right_v, left_faces, right_faces, size=160, extra=None,
                azimuth=-60.0, elevation=25.0) -> np.ndarray:
     """(size,size,3) uint8: both hands (left blue, right orange; `extra` an optional
     (verts, faces) grey mesh, e.g. the held object) from an oblique view."""
-    from hoijax import viz
-    from hoijax.geometry.camera import orbit_camera
     verts, faces, colors = [left_v, right_v], [left_faces, right_faces + len(left_v)], [
         np.tile(LEFT_COLOR, (len(left_v), 1)), np.tile(RIGHT_COLOR, (len(right_v), 1))]
     if extra is not None:
@@ -585,8 +589,6 @@ def object_mesh_of(data, i):
     """(verts, faces) of pair i's held object in the shared frame, or None."""
     if not str(data["object"][i]):
         return None
-    from hoijax.data.synthetic.objects import object_mesh
-    from hoijax.geometry.transforms import apply_to_points
     mesh = object_mesh(str(data["object"][i]), json.loads(str(data["object_params"][i])),
                        spacing=0.003)
     return apply_to_points(np.asarray(data["object_pose"][i], np.float64),
@@ -595,7 +597,6 @@ def object_mesh_of(data, i):
 
 def types_picture(models, data, per_type=5, size=150) -> np.ndarray:
     """One row per interaction type: its name and `per_type` pairs."""
-    from hoijax.data.synthetic.gallery import label
     rows = []
     fl, fr = np.asarray(models[0].faces), np.asarray(models[1].faces)
     for t, name in enumerate(TYPES):
@@ -649,10 +650,7 @@ def define_flags():
 def main(argv):
     del argv
     F = flags.FLAGS
-    import time
 
-    from hoijax.hand import load_hand_model
-    from hoijax.runtime import enable_compilation_cache
     enable_compilation_cache()
     if not F.out:
         raise app.UsageError("--out is required")
@@ -672,6 +670,7 @@ def main(argv):
     save(F.out, data, stats)
     print(json.dumps(stats, indent=1))
     if F.picture:
+        # mediapy takes ~0.7 s to import; only the pictures need it.
         import mediapy
         mediapy.write_image(F.picture, types_picture(models, data))
     print(f"wrote {len(data['type'])} pairs to {F.out}")
