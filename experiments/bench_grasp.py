@@ -29,8 +29,7 @@ from hoijax import viz
 from hoijax.data.synthetic.clips import MAX_GAP, MAX_PENETRATION, OBJECT_COLORS
 from hoijax.data.synthetic.gallery import label
 from hoijax.data.synthetic.grasp import grasp_template, synthesize_grasp
-from hoijax.data.synthetic.objects import (CATEGORIES, canonical_category, object_mesh,
-                                           sample_params)
+from hoijax.data.synthetic.objects import CATEGORIES, canonical_category, object_mesh, sample_params
 from hoijax.geometry.camera import orbit_camera
 from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand import load_standin, mano_forward

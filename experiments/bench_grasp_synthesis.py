@@ -28,6 +28,7 @@ grasp_synthesis.{json,md,png}.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -58,10 +59,10 @@ HELD_CM = 2.0  # a grasp "holds" when the object moves less than this in the sim
 
 def run_object(fns, prior, model, config, category, seed, opts, hand_interior):
     from hoijax.data.synthetic import objects as O
-    from hoijax.grasp.tools import grasp_metrics
-    from hoijax.grasp import synthesis as G
-    from hoijax.interaction import volume as V
     from hoijax.eval.physics import interior_samples
+    from hoijax.grasp import synthesis as G
+    from hoijax.grasp.tools import grasp_metrics
+    from hoijax.interaction import volume as V
     params = O.sample_params(category, np.random.default_rng(seed))
     lo, hi = O.object_bounds(category, params)
     volume = V.volume_from_function(lambda x: O.sdf_on_points(category, params, x), lo, hi,
@@ -194,12 +195,12 @@ def markdown(table, config) -> str:
 def main(argv):
     del argv
     from hoijax.data.synthetic.objects import CATEGORIES
-    from hoijax.priors.grid import load_grid_prior
     from hoijax.eval.physics import INSTALL_HINT, have_mujoco
+    from hoijax.grasp import synthesis as G
     from hoijax.grasp.tools import grasp_picture, options
     from hoijax.hand import load_hand_model
     from hoijax.hand.proxy import interior_points
-    from hoijax.grasp import synthesis as G
+    from hoijax.priors.grid import load_grid_prior
     enable_compilation_cache()
     if _SUMMARISE.value:
         import json
@@ -228,9 +229,8 @@ def main(argv):
     model = load_hand_model("right")
     fns = G.PriorFns(prior)
     opts = options(config)
-    base = dict(opts["refinement"])
-    base["steps"] = config.sds.steps + config.refine.steps
-    opts["base"] = G.Static(**base)
+    opts["base"] = dataclasses.replace(opts["refinement"],
+                                       steps=config.sds.steps + config.refine.steps)
     hand_interior = interior_points(model, 1024)
     records, cells = [], []
     start = time.time()

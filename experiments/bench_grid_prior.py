@@ -67,8 +67,8 @@ def autoencoder_part(prior) -> dict:
 
 def denoiser_part(prior) -> dict:
     from hoijax.data.grid_data import load_grid_data
-    from hoijax.priors import grid_train
     from hoijax.models.text import NULL_PROMPT, category_tokens, tokenize
+    from hoijax.priors import grid_train
     data = load_grid_data(_DATA.value)
     held = held_out(data)
     x0 = grid_train.prior_targets(prior.autoencoder, held)
@@ -115,8 +115,8 @@ def hand_meshes(model, poses):
 
 def samples_part(prior) -> dict:
     from hoijax.data.grid_data import load_grid_data
-    from hoijax.hand import load_hand_model
     from hoijax.grasp.generate import decode_objects, fit_hands, sample_fields
+    from hoijax.hand import load_hand_model
     from hoijax.interaction.hand_field import is_no_hand
     model = load_hand_model("right")
     half = prior.half_extent

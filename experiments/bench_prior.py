@@ -21,11 +21,11 @@ from absl import app, flags
 from benchlib import default_path, write_results
 
 from hoijax import parallel
+from hoijax.diffusion.schedules import make_schedule
+from hoijax.models.build import count_params
+from hoijax.models.text import NULL_PROMPT, category_tokens, tokenize
 from hoijax.priors import image_train as trainer
 from hoijax.priors import loop
-from hoijax.diffusion.schedules import make_schedule
-from hoijax.models.text import NULL_PROMPT, category_tokens, tokenize
-from hoijax.models.build import count_params
 from hoijax.runtime import enable_compilation_cache, repo_config
 
 

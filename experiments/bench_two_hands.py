@@ -50,6 +50,7 @@ def main(argv):
     import mediapy
 
     from hoijax import viz
+    from hoijax.checks import options_from
     from hoijax.data.synthetic.two_hands import TYPES, hand_meshes, load, pair_image
     from hoijax.hand import load_hand_model
     from hoijax.runtime import enable_compilation_cache
@@ -97,7 +98,7 @@ def main(argv):
         p, overrides = variant_setup(name, prior, joint)
         if p is None:
             continue
-        g = Guidance.from_config(p.config.sample, **overrides)
+        g = options_from(Guidance, p.config.sample, **overrides)
         t = time.time()
         # Warm-up at the chunk's shape (compilation, reported apart from the timing).
         sample_pairs(p, models, min(2000, _NUM.value), seed=99, guidance=g, chunk=2000)

@@ -92,8 +92,9 @@ def _split(text):
 def main(argv):
     del argv
     from absl import logging
-    from hoijax.priors.image import load_prior
+
     from hoijax.hand import load_hand_model
+    from hoijax.priors.image import load_prior
     from hoijax.recon.checks import check_config
     from hoijax.recon.run import reconstruct
     from hoijax.runtime import enable_compilation_cache

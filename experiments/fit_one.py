@@ -42,8 +42,8 @@ def with_ground_truth_hand(clip):
 
 def main(argv):
     del argv
-    from hoijax.priors.image import load_prior
     from hoijax.hand import load_hand_model
+    from hoijax.priors.image import load_prior
     from hoijax.recon.checks import check_config
     from hoijax.recon.run import reconstruct
     from hoijax.runtime import enable_compilation_cache

@@ -53,9 +53,10 @@ def _grad_of(loss_fn):
 
 def main(argv):
     del argv
-    from hoijax.priors.image import load_prior
-    from hoijax.priors.grid import load_grid_prior
+    from hoijax.geometry.transforms import apply_to_points
     from hoijax.hand import load_hand_model
+    from hoijax.priors.grid import load_grid_prior
+    from hoijax.priors.image import load_prior
     from hoijax.recon import objective as obj_mod
     from hoijax.recon import scene
     from hoijax.recon.data import prepare_clip, prompt_category
@@ -64,7 +65,6 @@ def main(argv):
     from hoijax.recon.priors import Priors
     from hoijax.recon.run import load_jobs
     from hoijax.render.rasterize import rasterize
-    from hoijax.geometry.transforms import apply_to_points
     from hoijax.runtime import enable_compilation_cache
 
     enable_compilation_cache()

@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 
 
-
 def main(path):
     """Runs the three samplers and writes their outputs to `path`."""
     sys.path.insert(0, os.getcwd())
@@ -28,11 +27,12 @@ def main(path):
         from hoijax.grasp.tools import options
         from hoijax.priors.grid import load_grid_prior
     except ImportError:
-        from hoijax.interaction import grasp as G
-        from hoijax.interaction.grasp_tools import options
         from hoijax.diffusion.grid_export import load_grid_prior
-    from hoijax.interaction import volume as V
+        from hoijax.interaction.grasp_tools import options
+
+        from hoijax.interaction import grasp as G
     from hoijax.geometry import sdf as S
+    from hoijax.interaction import volume as V
     model = load_hand_model("right")
     prior = load_grid_prior()
     config = repo_config("grasp.py", "tiny")
@@ -51,11 +51,12 @@ def main(path):
         from hoijax.interaction import generate as GEN
     x, ok = GEN.sample_with_hands(prior, ["mug"] * 2, jax.random.key(0), num_steps=4)
     out["generate_x"] = np.asarray(x)
+    from hoijax.checks import options_from
     from hoijax.twohand.prior import load_two_hand_prior
-    from hoijax.twohand.sample import sample_pairs, Guidance
+    from hoijax.twohand.sample import Guidance, sample_pairs
     p2 = load_two_hand_prior()
     models = (load_hand_model("left"), model)
-    g = Guidance.from_config(p2.config.sample)
+    g = options_from(Guidance, p2.config.sample)
     a, b = sample_pairs(p2, models, 4, seed=0, guidance=g)
     out.update(twohand_a=np.asarray(a), twohand_b=np.asarray(b))
     np.savez(path, **out)

@@ -22,6 +22,7 @@ _OUT = flags.DEFINE_string("out", "experiments/results/two_hands_ap_tuning.json"
 
 def main(argv):
     del argv
+    from hoijax.checks import options_from
     from hoijax.data.synthetic.two_hands import hand_meshes
     from hoijax.hand import load_hand_model
     from hoijax.runtime import enable_compilation_cache
@@ -35,7 +36,7 @@ def main(argv):
     rows = {}
     base = None
     for unit in [None] + [float(u) for u in _UNITS.value]:
-        g = Guidance.from_config(prior.config.sample, anti_penetration=unit is not None,
+        g = options_from(Guidance, prior.config.sample, anti_penetration=unit is not None,
                                  ap_unit=unit)
         a, b = sample_pairs(prior, models, _NUM.value, seed=0, guidance=g, chunk=_NUM.value)
         lv, rv = hand_meshes(models, rep.decode(models, a, b))

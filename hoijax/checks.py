@@ -1,11 +1,14 @@
 """Config fields checked before any work: one ValueError naming the field and the rule.
 
+Also `options_from`, the one way option dataclasses are built from a config section.
+
 A leaf module (imports nothing from hoijax): the entry points' checks
 (`hoijax.recon.checks`, `hoijax.priors.image_train.check_config`) are tables of
 `field path -> rule` run by `check_fields`.
 """
 from __future__ import annotations
 
+import dataclasses
 import numbers
 
 
@@ -50,3 +53,12 @@ def check_fields(config, rules: dict) -> None:
         value = get_field(config, path)
         if not ok(value):
             raise ValueError(f"config.{path}={value!r}: must be {what}")
+
+
+def options_from(cls, section, **overrides):
+    """cls (a frozen dataclass of options) from the config section's fields of the same
+    names; a field the section lacks keeps its default, an override that is not None wins.
+    Lists become tuples, so that the options stay hashable (jit static arguments)."""
+    values = {f.name: section[f.name] for f in dataclasses.fields(cls) if f.name in section}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

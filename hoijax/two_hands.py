@@ -44,6 +44,7 @@ def main(argv):
     import numpy as np
 
     from hoijax import cli, viz
+    from hoijax.checks import options_from
     from hoijax.data.synthetic.two_hands import hand_meshes, pair_image
     from hoijax.geometry.mesh import write_obj
     from hoijax.hand import load_hand_model
@@ -64,7 +65,7 @@ def main(argv):
     out = cli.output_folder(_OUT.value)
     enable_compilation_cache()
     obj = rep.held_object_index(held)
-    g = Guidance.from_config(prior.config.sample, guidance=_GUIDANCE.value,
+    g = options_from(Guidance, prior.config.sample, guidance=_GUIDANCE.value,
                              anti_penetration=_AP.value == "on")
     start = time.time()
     a, b = sample_pairs(prior, models, num, seed=_SEED.value, obj_index=obj,

@@ -28,6 +28,7 @@ loss) so the weights are O(1).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import flax.struct
@@ -179,20 +180,45 @@ def channel_weights(fns: PriorFns, hand_weight):
 # ---------------------------------------------------------------------------------------
 # SDS.
 
-class Static(tuple):
-    """Hashable static settings: Static(a=1, b=2).a (a sorted tuple of pairs)."""
+@dataclasses.dataclass(frozen=True)
+class SDSOptions:
+    """configs/grasp.py `sds`: the SDS stage (hashable: a jit static argument)."""
 
-    def __new__(cls, **kw):
-        return super().__new__(cls, tuple(sorted(kw.items())))
+    steps: int
+    lr: float
+    t_min: float  # of the sampled diffusion timestep, a fraction of the schedule
+    t_max: float
+    guidance: float
+    hand_weight: float  # lambda on the hand channels (1 on the object latent)
+    grad_clip: float = 0.5
 
-    def __getattr__(self, name):
-        for k, v in self:
-            if k == name:
-                return v
-        raise AttributeError(name)
+
+@dataclasses.dataclass(frozen=True)
+class ScoreOptions:
+    """The prior's ranking score (`sds_score`)."""
+
+    guidance: float
+    hand_weight: float
+    num_t: int = 8
+    num_noise: int = 2
+    seed: int = 0
 
 
-def sds_loss(fns: PriorFns, setup: GraspSetup, v, key, opts: Static):
+@dataclasses.dataclass(frozen=True)
+class RefineOptions:
+    """configs/grasp.py `refine`: the contact/penetration refinement (`refine`)."""
+
+    steps: int
+    lr: float = 5e-3
+    w_pen: float = 10.0
+    w_contact: float = 1.0
+    w_damp: float = 0.1
+    w_pose: float = 0.1
+    reach: float = 0.02  # m: a part farther from the surface is not pulled
+    squeeze: float = 0.0  # m: how deep a part may go before it is pushed back
+
+
+def sds_loss(fns: PriorFns, setup: GraspSetup, v, key, opts: SDSOptions):
     """Summed SDS loss of S candidates (each only moves its own variables)."""
     x = interaction_grid(fns, setup, v)
     s = x.shape[0]
@@ -215,7 +241,7 @@ def sds_optimizer(lr, steps, weight_decay=0.01):
 
 
 @functools.partial(jax.jit, static_argnames=("fns", "opts"))
-def sds_chunk(fns: PriorFns, setup: GraspSetup, state, keys, opts: Static):
+def sds_chunk(fns: PriorFns, setup: GraspSetup, state, keys, opts: SDSOptions):
     """len(keys) SDS steps from state = (variables, optimiser state)."""
     opt = sds_optimizer(opts.lr, opts.steps)
 
@@ -230,13 +256,7 @@ def sds_chunk(fns: PriorFns, setup: GraspSetup, state, keys, opts: Static):
     return state
 
 
-def sds_options(*, steps, lr, t_range, guidance, hand_weight, grad_clip=0.5) -> Static:
-    return Static(steps=int(steps), lr=float(lr), t_min=float(t_range[0]),
-                  t_max=float(t_range[1]), guidance=float(guidance),
-                  hand_weight=float(hand_weight), grad_clip=float(grad_clip))
-
-
-def sds_run(fns: PriorFns, setup: GraspSetup, v0, key, opts: Static, chunk=25,
+def sds_run(fns: PriorFns, setup: GraspSetup, v0, key, opts: SDSOptions, chunk=25,
             progress=None):
     """Runs opts.steps SDS steps on candidates v0 (dict of (S,...)); returns the final
     variables. Chunks of `chunk` steps (one compilation; `progress(steps_done)` after
@@ -257,7 +277,7 @@ def sds_run(fns: PriorFns, setup: GraspSetup, v0, key, opts: Static, chunk=25,
 
 
 @functools.partial(jax.jit, static_argnames=("fns", "opts"))
-def sds_score(fns: PriorFns, setup: GraspSetup, v, opts: Static):
+def sds_score(fns: PriorFns, setup: GraspSetup, v, opts: ScoreOptions):
     """(S,) the prior's mean denoising error of each candidate's grid: epsilon-space MSE
     weighted by lambda, averaged over opts.num_t timesteps evenly in [0.05, 0.95] of the
     schedule and opts.num_noise fixed noises (the same for every candidate). Lower = more
@@ -283,11 +303,6 @@ def sds_score(fns: PriorFns, setup: GraspSetup, v, opts: Static):
     return jnp.mean(jax.lax.map(one, jnp.arange(count)), 0)
 
 
-def score_options(*, guidance, hand_weight, num_t=8, num_noise=2, seed=0) -> Static:
-    return Static(guidance=float(guidance), hand_weight=float(hand_weight), num_t=int(num_t),
-                  num_noise=int(num_noise), seed=int(seed))
-
-
 # ---------------------------------------------------------------------------------------
 # Refinement with contact and penetration.
 
@@ -308,7 +323,7 @@ def contact_loss(setup: GraspSetup, d, reach, squeeze=0.0):
     return total
 
 
-def refine_loss(setup: GraspSetup, v, v_start, opts: Static):
+def refine_loss(setup: GraspSetup, v, v_start, opts: RefineOptions):
     """One candidate's refinement energy (see the module docstring)."""
     verts = hand_vertices_object(setup, v)
     d = V.sample(setup.volume, verts)
@@ -322,7 +337,7 @@ def refine_loss(setup: GraspSetup, v, v_start, opts: Static):
 
 
 @functools.partial(jax.jit, static_argnames=("opts",))
-def refine(setup: GraspSetup, v0, opts: Static):
+def refine(setup: GraspSetup, v0, opts: RefineOptions):
     """Refines candidates v0 (dict of (S,...)) by opts.steps Adam steps; returns
     (variables, final energy (S,))."""
     opt = optax.adam(optax.cosine_decay_schedule(opts.lr, max(opts.steps, 1), alpha=0.1))
@@ -337,12 +352,6 @@ def refine(setup: GraspSetup, v0, opts: Static):
     (v, _), _ = jax.lax.scan(step, (v0, opt.init(v0)), None, length=opts.steps)
     return v, each(v, v0)
 
-
-def refine_options(*, steps, lr=5e-3, w_pen=10.0, w_contact=1.0, w_damp=0.1, w_pose=0.1,
-                   reach=0.02, squeeze=0.0) -> Static:
-    return Static(steps=int(steps), lr=float(lr), w_pen=float(w_pen),
-                  w_contact=float(w_contact), w_damp=float(w_damp), w_pose=float(w_pose),
-                  reach=float(reach), squeeze=float(squeeze))
 
 
 # ---------------------------------------------------------------------------------------
@@ -377,7 +386,7 @@ def posed_in_object_frame(model: ManoModel, params):
 # The whole pipeline.
 
 def synthesize(fns: PriorFns, setup: GraspSetup, key, *, num, seeds_per_grasp, jitter,
-               sds: Static, score: Static, refinement: Static, use_prior=True,
+               sds: SDSOptions, score: ScoreOptions, refinement: RefineOptions, use_prior=True,
                chunk=25, progress=None):
     """num grasps of one object, best first: num * seeds_per_grasp starts, SDS (skipped
     when use_prior is False: the no-prior baseline, refinement alone from the same starts,

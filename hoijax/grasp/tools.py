@@ -10,6 +10,7 @@ import numpy as np
 
 from hoijax import checks as C
 from hoijax import viz
+from hoijax.checks import options_from
 from hoijax.eval import physics as P
 from hoijax.eval.physics import GRAVITY_DIRECTIONS, interior_samples
 from hoijax.grasp import synthesis as G
@@ -48,17 +49,11 @@ def check_config(config) -> None:
 
 def options(config):
     """The library's static options from a grasp config."""
-    return dict(
-        sds=G.sds_options(steps=config.sds.steps, lr=config.sds.lr,
-                          t_range=(config.sds.t_min, config.sds.t_max),
-                          guidance=config.sds.guidance, hand_weight=config.sds.hand_weight,
-                          grad_clip=config.sds.grad_clip),
-        score=G.score_options(guidance=config.sds.guidance,
-                              hand_weight=config.sds.hand_weight,
-                              num_t=config.score.num_t, num_noise=config.score.num_noise,
-                              seed=config.seed),
-        refinement=G.refine_options(**{k: config.refine[k] for k in (
-            "steps", "lr", "w_pen", "w_contact", "w_damp", "w_pose", "reach", "squeeze")}))
+    score = G.ScoreOptions(guidance=config.sds.guidance, hand_weight=config.sds.hand_weight,
+                           num_t=config.score.num_t, num_noise=config.score.num_noise,
+                           seed=config.seed)
+    return dict(sds=options_from(G.SDSOptions, config.sds), score=score,
+                refinement=options_from(G.RefineOptions, config.refine))
 
 
 def render_views(hand_verts, hand_faces, obj_verts, obj_faces, size=200):

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hoijax.checks import options_from
 from hoijax.diffusion.sds import annealed_max_t, latent_sds_loss, sds_loss
 from hoijax.geometry.camera import novel_view_camera, pixel_rays
 from hoijax.geometry.math import safe_normalize
@@ -50,12 +51,6 @@ SDS_CONDITIONS = ("full", "text_only", "hand_only")
 # Input-mask value above which a pixel is surely object (not an anti-aliased edge): its ray
 # must meet the surface (`losses.ray_hit_loss`).
 SURE_OBJECT = 0.9
-
-
-def _from_section(cls, section):
-    """cls(**the fields of cls read from a config section)."""
-    values = {f.name: section[f.name] for f in dataclasses.fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,14 +142,13 @@ class Objective:
 
     @classmethod
     def from_config(cls, config) -> "Objective":
-        sds = dict(config.sds, num_steps=config.num_steps)
-        render = dict(config.render, num_steps=config.num_steps)
-        grid_sds = dict(config.grid_sds, condition=config.sds.condition)
-        return cls(render=_from_section(RenderOptions, render),
-                   sampling=_from_section(SamplingOptions, config),
-                   sds=_from_section(SDSOptions, sds),
-                   grid_sds=_from_section(GridSDSOptions, grid_sds),
-                   weights=_from_section(LossWeights, config.loss))
+        steps = config.num_steps
+        return cls(render=options_from(RenderOptions, config.render, num_steps=steps),
+                   sampling=options_from(SamplingOptions, config),
+                   sds=options_from(SDSOptions, config.sds, num_steps=steps),
+                   grid_sds=options_from(GridSDSOptions, config.grid_sds,
+                                         condition=config.sds.condition),
+                   weights=options_from(LossWeights, config.loss))
 
 
 def object_layer(sdf_params, cTo, rays_c, key, render: RenderOptions):

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hoijax.checks import options_from
 from hoijax.diffusion.sampler import ddim_step, ddim_timesteps
 from hoijax.hand import proxy as P
 from hoijax.twohand import representation as rep
@@ -44,12 +45,6 @@ class Guidance:
     ap_decay: float = 0.9
     ap_rho: float = 0.05
     ap_unit: float = 1e3
-
-    @classmethod
-    def from_config(cls, sample, **overrides):
-        values = {f.name: sample[f.name] for f in dataclasses.fields(cls) if f.name in sample}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
 
 
 def ap_weights(g: Guidance) -> np.ndarray:
@@ -175,7 +170,7 @@ def make_sampler(prior, models, proxies, g: Guidance):
 def sample_pairs(prior, models, num: int, *, seed=0, obj_index=0, chunk=2000,
                  guidance: Guidance | None = None):
     """num pairs -> (a, b) numpy (num,64) unnormalised; chunks of fixed size."""
-    g = guidance or Guidance.from_config(prior.config.sample)
+    g = guidance or options_from(Guidance, prior.config.sample)
     proxies = (guidance_proxy(models[0]), guidance_proxy(models[1]))
     fn = make_sampler(prior, models, proxies, g)
     chunk = min(chunk, num)
