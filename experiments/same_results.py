@@ -51,12 +51,15 @@ def main(path):
         from hoijax.interaction import generate as GEN
     x, ok = GEN.sample_with_hands(prior, ["mug"] * 2, jax.random.key(0), num_steps=4)
     out["generate_x"] = np.asarray(x)
-    from hoijax.checks import options_from
     from hoijax.twohand.prior import load_two_hand_prior
     from hoijax.twohand.sample import Guidance, sample_pairs
     p2 = load_two_hand_prior()
     models = (load_hand_model("left"), model)
-    g = options_from(Guidance, p2.config.sample)
+    try:
+        from hoijax.checks import options_from
+        g = options_from(Guidance, p2.config.sample)
+    except ImportError:
+        g = Guidance.from_config(p2.config.sample)
     a, b = sample_pairs(p2, models, 4, seed=0, guidance=g)
     out.update(twohand_a=np.asarray(a), twohand_b=np.asarray(b))
     np.savez(path, **out)

@@ -10,6 +10,8 @@ it. What a user gets from every command:
   under a file or cannot be written; created only once every input has been checked;
 - counts are bounded (`count`), category words checked with the nearest names offered
   (`category`; no word stays the documented null prompt);
+- `--config_help` (for a flag `--config`) lists the config's fields with their values and
+  the comments the config file gives them, then exits;
 - JAX's INFO line about a missing TPU runtime stays off the CPU path.
 Imports nothing of hoijax, so `--help` stays fast.
 """
@@ -19,6 +21,7 @@ import difflib
 import importlib.util
 import logging
 import os
+import re
 import sys
 
 from absl import app, flags
@@ -159,6 +162,8 @@ def define_config(name: str, default: str, help_text: str):
         if arg.startswith(f"--{name}="):
             sys.argv[i] = f"--{name}=" + resolve_config(arg.split("=", 1)[1])
     default = os.path.join(configs_dir(), default)
+    flags.DEFINE_boolean(f"{name}_help", False, f"List the fields of --{name} (with the "
+                         "overrides given) and what they mean, then exit.")
     try:
         return config_flags.DEFINE_config_file(name, default, help_text)
     except Exception:  # noqa: BLE001 - ml_collections raises many types for overrides
@@ -168,17 +173,43 @@ def define_config(name: str, default: str, help_text: str):
 def _parse_flags(argv):
     """absl's flag parsing with one-line errors (no traceback, no usage text); config
     files are loaded now, not mid-run."""
+    helps = [n for n in _config_flags() if f"--{n}_help" in argv]
+    error = None
     try:
         rest = flags.FLAGS(argv)
     except flags.Error as e:
-        _fail(str(e))
+        if not helps:  # else a missing required flag must not hide the config's help
+            _fail(str(e))
+        error, rest = e, argv[:1]
+        flags.FLAGS.mark_as_parsed()
     for name in _config_flags():
         try:  # a file that failed to load leaves a value that raises on first use
             _ = "-" in flags.FLAGS[name].value
         except Exception:  # noqa: BLE001
-            _fail(_config_error(name, getattr(flags.FLAGS[name], "config_filename", ""),
-                                argv))
+            _fail(str(error) if error else _config_error(
+                name, getattr(flags.FLAGS[name], "config_filename", ""), argv))
+        if flags.FLAGS[f"{name}_help"].value:
+            print(config_help(flags.FLAGS[name].value, flags.FLAGS[name].config_filename))
+            sys.exit(0)
     return rest
+
+
+def config_help(config, spec: str) -> str:
+    """Every field of a ConfigDict as `path = value  # comment`, the comment being the
+    one on the line of the config file (`spec`: path[:variant]) that sets the field."""
+    path = spec.partition(":")[0]
+    source = open(path, encoding="utf-8").read() if os.path.isfile(path) else ""
+    lines = [f"# {spec}"]
+    for field in _leaf_paths(config):
+        value = config
+        for key in field.split("."):
+            value = value[key]
+        if hasattr(value, "items"):
+            continue
+        found = re.search(r"\." + re.escape(field) + r"\s*=[^\n#]*#\s*(.*)", source)
+        comment = f"  # {found.group(1).strip()}" if found else ""
+        lines.append(f"{field} = {value!r}{comment}")
+    return "\n".join(lines)
 
 
 def _fail(message: str):

@@ -65,3 +65,18 @@ def test_category_matches_any_spelling():
     assert cli.category(None, known) is None
     with pytest.raises(cli.CliError, match="did you mean spray bottle"):
         cli.category("spraybotle", known)
+
+
+def test_config_help_lists_fields_with_their_comments():
+    """`--config_help` answers without the required flags, shows overrides applied and the
+    file's comment on each field; it exits 0 before any work."""
+    result = run("hoijax.reconstruct", "--config=configs/reconstruct.py:tiny",
+                 "--config.num_steps=7", "--config_help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "# configs/reconstruct.py:tiny"
+    steps = [line for line in lines if line.startswith("num_steps = ")]
+    assert steps == ["num_steps = 7  # optimiser steps (0: write the initialisation)"]
+    assert "render.image_size = 32" in result.stdout  # the variant's value, nested
+    result = run("hoijax.reconstruct", "--config_help", "--config.num_stepz=7")
+    one_error_line(result, "--config.num_stepz", "did you mean num_steps")

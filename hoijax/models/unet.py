@@ -156,30 +156,46 @@ class UNet(nnx.Module):
 
     def __call__(self, x_t, t, hand, tokens):
         """x_t (B,H,W,5), t (B,) in [0, T), hand (B,H,W,7), tokens (B,L) -> (B,H,W,5) f32."""
-        text, text_mask = self.text(tokens)
-        pooled = jnp.sum(text * text_mask[..., None], 1) / jnp.sum(text_mask, 1)[:, None]
-        emb = self.time2(jax.nn.silu(self.time1(timestep_embedding(t, self.channels))))
-        emb = emb + self.text_pool(pooled)
+        emb, text, text_mask = conditioning(self, t, tokens)
         h = self.conv_in(jnp.concatenate([x_t, hand], axis=-1))
-        skips = [h]
-        for i, level in enumerate(self.down):
-            for b in range(level.num_blocks):
-                h = level.block(b, h, emb, text, text_mask)
-                skips.append(h)
-            if i < len(self.downsample):
-                h = self.downsample[i](h)
-                skips.append(h)
-        h = self.mid.block(1, self.mid.block(0, h, emb, text, text_mask), emb, text,
-                           text_mask)
-        for i, level in enumerate(self.up):
-            for b in range(level.num_blocks):
-                h = level.block(b, jnp.concatenate([h, skips.pop()], axis=-1), emb, text,
-                                text_mask)
-            if i < len(self.upsample):
-                b_, hh, ww, c = h.shape
-                h = jax.image.resize(h, (b_, 2 * hh, 2 * ww, c), "nearest")
-                h = self.upsample[i](h)
+        h = unet_body(self, h, emb, text, text_mask, upsample_nearest)
         return self.conv_out(jax.nn.silu(self.norm_out(h))).astype(jnp.float32)
+
+
+def conditioning(unet, t, tokens):
+    """A UNet's (2D or 3D) conditioning: the timestep MLP's embedding plus the pooled prompt
+    (B, 4 ch), and the text tokens (B,L,text_width) with their mask (B,L)."""
+    text, text_mask = unet.text(tokens)
+    pooled = jnp.sum(text * text_mask[..., None], 1) / jnp.sum(text_mask, 1)[:, None]
+    emb = unet.time2(jax.nn.silu(unet.time1(timestep_embedding(t, unet.channels))))
+    return emb + unet.text_pool(pooled), text, text_mask
+
+
+def upsample_nearest(h):
+    """(B,...,C) -> each spatial axis doubled by nearest-neighbour repetition."""
+    shape = (h.shape[0],) + tuple(2 * n for n in h.shape[1:-1]) + (h.shape[-1],)
+    return jax.image.resize(h, shape, "nearest")
+
+
+def unet_body(unet, h, emb, text, text_mask, upsample):
+    """The down, middle and up levels of a UNet (2D or 3D: the modules carry the
+    dimension) with skip connections: h (B,...,C) after `conv_in` -> before `norm_out`."""
+    skips = [h]
+    for i, level in enumerate(unet.down):
+        for b in range(level.num_blocks):
+            h = level.block(b, h, emb, text, text_mask)
+            skips.append(h)
+        if i < len(unet.downsample):
+            h = unet.downsample[i](h)
+            skips.append(h)
+    h = unet.mid.block(1, unet.mid.block(0, h, emb, text, text_mask), emb, text, text_mask)
+    for i, level in enumerate(unet.up):
+        for b in range(level.num_blocks):
+            h = level.block(b, jnp.concatenate([h, skips.pop()], axis=-1), emb, text,
+                            text_mask)
+        if i < len(unet.upsample):
+            h = unet.upsample[i](upsample(h))
+    return h
 
 
 def create_denoiser(config, key):

@@ -8,8 +8,8 @@ byte-level text encoder (`hoijax.models.text`) with its pooled prompt added to t
 timestep embedding, and the 2D `AttentionBlock` itself (self-attention over all voxels,
 then cross-attention to the prompt tokens): a (B,D,H,W,C) grid is the same set of tokens
 as the (B,D*H,W,C) image it reshapes to. Convolutions are `hoijax.models.vqvae.Conv3D`.
-Residual branches end in zero-initialised layers (the 2D UNet's habit). The 2D module is
-untouched: the shipped 2D prior's parameters and outputs cannot change.
+Residual branches end in zero-initialised layers (the 2D UNet's habit). The forward pass is
+the 2D one (`unet.conditioning`, `unet.unet_body`); the parameter trees are unchanged.
 
     graphdef, params = create_denoiser(config.model, key)
     denoise = make_denoise_fn(graphdef)
@@ -23,7 +23,7 @@ from flax import nnx
 
 from hoijax.models.build import init_module
 from hoijax.models.text import TextEncoder
-from hoijax.models.unet import AttentionBlock, _groups, timestep_embedding
+from hoijax.models.unet import AttentionBlock, _groups, conditioning, unet_body
 from hoijax.models.vqvae import Conv3D, upsample
 
 
@@ -116,27 +116,8 @@ class UNet3D(nnx.Module):
 
     def __call__(self, x_t, t, tokens):
         """x_t (B,r,r,r,C), t (B,) in [0, T), tokens (B,L) -> (B,r,r,r,C) float32."""
-        text, text_mask = self.text(tokens)
-        pooled = jnp.sum(text * text_mask[..., None], 1) / jnp.sum(text_mask, 1)[:, None]
-        emb = self.time2(jax.nn.silu(self.time1(timestep_embedding(t, self.channels))))
-        emb = emb + self.text_pool(pooled)
-        h = self.conv_in(x_t)
-        skips = [h]
-        for i, level in enumerate(self.down):
-            for b in range(level.num_blocks):
-                h = level.block(b, h, emb, text, text_mask)
-                skips.append(h)
-            if i < len(self.downsample):
-                h = self.downsample[i](h)
-                skips.append(h)
-        h = self.mid.block(1, self.mid.block(0, h, emb, text, text_mask), emb, text,
-                           text_mask)
-        for i, level in enumerate(self.up):
-            for b in range(level.num_blocks):
-                h = level.block(b, jnp.concatenate([h, skips.pop()], -1), emb, text,
-                                text_mask)
-            if i < len(self.upsample):
-                h = self.upsample[i](upsample(h))
+        emb, text, text_mask = conditioning(self, t, tokens)
+        h = unet_body(self, self.conv_in(x_t), emb, text, text_mask, upsample)
         return self.conv_out(jax.nn.silu(self.norm_out(h))).astype(jnp.float32)
 
 
