@@ -12,28 +12,41 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.slow
-def test_wheel_runs_a_cli_from_another_folder(tmp_path):
-    wheels, target, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+def test_wheel_in_a_fresh_venv_runs_the_clis_from_another_folder(tmp_path):
+    """`pip install .` as a user does it (a built wheel, not editable) into a fresh virtual
+    environment; the dependencies come from this interpreter's site-packages
+    (`--system-site-packages`) so that the test needs no network for JAX."""
+    wheels, venv, work = tmp_path / "wheels", tmp_path / "venv", tmp_path / "elsewhere"
     work.mkdir()
     # Build isolation fetches setuptools and wheel from the package index, as `pip install .`
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels,
                     ROOT], check=True, capture_output=True, timeout=600)
     wheel = glob.glob(str(wheels / "hoijax-*.whl"))
     assert len(wheel) == 1
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    target, wheel[0]], check=True, capture_output=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv],
+                   check=True, capture_output=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", wheel[0]],
+                   check=True, capture_output=True, timeout=600)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["JAX_PLATFORMS"] = "cpu"
+
+    def run(*args):
+        return subprocess.run([python, *args], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=600)
+
+    package = run("-c", "import hoijax, os; print(os.path.dirname(hoijax.__file__))")
+    package = package.stdout.strip()
+    assert package.startswith(str(venv)), package  # the wheel's copy, not the checkout
     for name in ("configs/reconstruct.py", "configs/grasp.py", "assets/prior/params.npz",
                  "assets/grid_prior/autoencoder/params.npz",
                  "assets/two_hand_prior/params.npz"):
-        assert (target / "hoijax" / name).is_file(), name
-    # The wheel's package first on the path (before the checkout's editable install).
-    env = dict(os.environ, PYTHONPATH=str(target), JAX_PLATFORMS="cpu")
-    where = subprocess.run([sys.executable, "-c", "import hoijax; print(hoijax.__file__)"],
-                           cwd=work, env=env, capture_output=True, text=True, check=True)
-    assert where.stdout.strip().startswith(str(target))
-    run = subprocess.run([sys.executable, "-m", "hoijax.demo", "--config=configs/demo.py",
-                          "--config.num_frames=2", "--config.image_size=64",
-                          "--config.geometry_size=32", "--out=demo"],
-                         cwd=work, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+        assert os.path.isfile(os.path.join(package, name)), name
+    demo = run("-m", "hoijax.demo", "--config=configs/demo.py", "--config.num_frames=2",
+               "--config.image_size=64", "--config.geometry_size=32", "--out=demo")
+    assert demo.returncode == 0, demo.stderr[-3000:]
     assert (work / "demo" / "hand_model.pkl").is_file()
+    fields = run("-m", "hoijax.reconstruct", "--config=configs/reconstruct.py:tiny",
+                 "--config_help")
+    assert fields.returncode == 0, fields.stderr[-3000:]
+    assert fields.stdout.splitlines()[0].startswith(f"# {package}"), fields.stdout[:300]
