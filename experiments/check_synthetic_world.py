@@ -7,7 +7,7 @@ prior sample and benchmark object starts from).
 Prints and writes experiments/results/synthetic_world.json: per pair whether the first
 object draw fitted a grasp or a re-drawn one did, the grasp's penetration and nearest
 distance (mm), and the seconds. Too long for the test suite (~8 min on the 2-core CPU);
-the suite runs the pairs that need the fallback (tests/test_synthetic_clips.py).
+the suite runs the pairs that need the fallback (tests/data/synthetic/test_clips.py).
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ subprocesses that must build the same ones (the same shapes: the same compiled s
 
 def make_tiny_prior():
     """An untrained tiny 2D prior (16x16 UNet), prompt vocabulary ["bottle"]."""
-    from hoijax.priors.image import Prior
     from hoijax.diffusion.schedules import make_schedule
+    from hoijax.priors.image import Prior
     from hoijax.priors.image_train import init_model
     from hoijax.runtime import repo_config
     config = repo_config("prior.py", "tiny")
@@ -17,10 +17,10 @@ def make_tiny_grid_prior():
     """An untrained tiny 3D grid prior (16^3 grids, 4^3 latent) with its autoencoder."""
     import jax
 
-    from hoijax.priors.grid import Autoencoder, GridPrior
-    from hoijax.priors.grid_train import init_model
     from hoijax.diffusion.schedules import make_schedule
     from hoijax.models.vqvae import create_vqvae, make_vqvae_fns
+    from hoijax.priors.grid import Autoencoder, GridPrior
+    from hoijax.priors.grid_train import init_model
     from hoijax.runtime import repo_config
     ae_config = repo_config("grid_autoencoder.py", "tiny")
     graphdef, ae_params = create_vqvae(ae_config.model, jax.random.key(0))

@@ -13,11 +13,11 @@ import scipy.sparse
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from hoijax.hand import (ManoFileError, load_hand_model, load_mano, mano_forward,
-                         save_mano_pickle)
+from hoijax.hand import ManoFileError, load_hand_model, load_mano, mano_forward, save_mano_pickle
 from hoijax.hand.anatomy import back_direction, flexion_axes
 from hoijax.hand.io import model_from_arrays
 from hoijax.hand.model import OPENPOSE_ORDER
+from tests import ROOT_DIR
 from tests.mano_reference import random_mano_arrays, reference_mano
 
 forward = jax.jit(mano_forward, static_argnames=("flat_hand_mean", "use_pca"))
@@ -186,7 +186,7 @@ CHUMPY_READER = textwrap.dedent("""
 
 def test_chumpy_pickle_loads_without_chumpy(tmp_path, random_arrays):
     path, out = str(tmp_path / "MANO_RIGHT.pkl"), str(tmp_path / "flat.npy")
-    tests_dir = os.path.dirname(__file__)
+    tests_dir = os.path.join(ROOT_DIR, "tests")
     subprocess.run([sys.executable, "-c", CHUMPY_WRITER.format(tests=tests_dir, path=path)],
                    check=True)
     subprocess.run([sys.executable, "-c", CHUMPY_READER.format(path=path, out=out)], check=True,

@@ -1,5 +1,5 @@
 """Two-hand prior (InterHandGen): representation, proxies, data, loader, conditioning,
-guidance, metrics. Training and CLI smoke tests are in test_twohand_smoke.py."""
+guidance, metrics. Training and CLI smoke tests are in tests/test_two_hands.py."""
 import os
 import pickle
 

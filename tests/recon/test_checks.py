@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from hoijax import parallel
-from hoijax.priors import image_train
 from hoijax.optimize import adam_scan
+from hoijax.priors import image_train
 from hoijax.recon.checks import check_config
 from hoijax.runtime import repo_config
+from tests import ROOT_DIR
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = ROOT_DIR
 
 
 @pytest.mark.parametrize("variant", [None, "tiny", "no_prior", "init", "bench",

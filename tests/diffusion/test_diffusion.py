@@ -21,6 +21,7 @@ from hoijax.models import text
 from hoijax.priors import image, image_train
 from hoijax.priors.folder import read_metrics
 from hoijax.runtime import cpu_devices_env, repo_config
+from tests import ROOT_DIR
 from tests.params_noise import randomised
 
 SIZE = 16
@@ -278,7 +279,7 @@ SHARDED = textwrap.dedent("""
 def test_sharded_step_on_4_devices_matches_1_device():
     env = cpu_devices_env(4)
     proc = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
-                          env=env, cwd=os.path.dirname(os.path.dirname(__file__)),
+                          env=env, cwd=ROOT_DIR,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from hoijax.grasp import generate as GEN
+from tests import ROOT_DIR
 
 
 def test_grid_mesh_of_a_sphere_is_in_the_hand_frame():
@@ -54,7 +55,7 @@ def test_cli_writes_samples(standin_right, tmp_path):
     run = subprocess.run([sys.executable, "-m", "hoijax.generate", "--category=mug", "--num=2",
                           f"--out={out}", "--ddim_steps=3", "--fit_steps=5"], env=env,
                          capture_output=True, text=True,
-                         cwd=os.path.dirname(os.path.dirname(__file__)))
+                         cwd=ROOT_DIR)
     assert run.returncode == 0, run.stderr[-2000:]
     with np.load(out / "samples.npz") as f:
         data = {k: f[k] for k in f.files}
@@ -86,5 +87,5 @@ def test_cli_refuses_bad_arguments(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     run = subprocess.run([sys.executable, "-m", "hoijax.generate", "--num=0",
                           f"--out={tmp_path}"], env=env, capture_output=True, text=True,
-                         cwd=os.path.dirname(os.path.dirname(__file__)))
+                         cwd=ROOT_DIR)
     assert run.returncode != 0 and "--num=0" in run.stderr

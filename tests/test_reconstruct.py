@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from hoijax.recon import fit as fit_module
+from hoijax.recon.checkpoints import check_resumable
 from hoijax.recon.fit import fit_clip, fit_clips
 from hoijax.recon.outputs import write_outputs
-from hoijax.recon.checkpoints import check_resumable
 from hoijax.recon.sources import resolve_clips
 from hoijax.runtime import cpu_devices_env
+from tests import ROOT_DIR
 
 pytestmark = pytest.mark.slow  # end-to-end fits (`-m "not slow"` skips them)
 
@@ -151,7 +152,7 @@ def test_clips_split_over_2_devices_match_1_device(tiny_clip, four_steps, tmp_pa
     out = tmp_path / "params"
     proc = subprocess.run([sys.executable, "-c", SHARDED_FIT, tiny_clip.path, str(out)],
                           capture_output=True, text=True, env=env, timeout=600,
-                          cwd=os.path.dirname(os.path.dirname(__file__)))
+                          cwd=ROOT_DIR)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for c in range(3):
         with np.load(f"{out}{c}.npz") as saved:

@@ -15,6 +15,7 @@ from scipy.spatial.transform import Rotation
 from hoijax.grasp import synthesis as G
 from hoijax.interaction import volume as V
 from hoijax.runtime import repo_config
+from tests import ROOT_DIR
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_mesh_checks(tmp_path):
     big = trimesh.creation.box((60.0, 40.0, 80.0))  # millimetres
     with pytest.raises(V.MeshError, match=r"80 units; metres are expected"):
         V.check_mesh(big)
-    # Open, flipped, multi-part meshes are accepted: tests/test_mesh_sdf.py.
+    # Open, flipped, multi-part meshes are accepted: tests/geometry/test_mesh_sdf.py.
 
 
 def test_object_frame_mano_parameters_match_an_independent_mano(standin_right, tmp_path):
@@ -178,7 +179,7 @@ def test_cli_writes_the_convention(object_mesh, standin_right, tmp_path, tiny_ru
     subprocess.run([sys.executable, "-m", "hoijax.grasp", f"--object={path}",
                     "--category=box", "--num=2", f"--out={out}",
                     "--config=configs/grasp.py:tiny"], check=True, env=env,
-                   capture_output=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+                   capture_output=True, cwd=ROOT_DIR)
     with np.load(out / "grasps.npz") as f:
         data = {k: f[k] for k in f.files}
     for key, width in (("hand_pose", 45), ("betas", 10), ("global_orient", 3),
@@ -213,7 +214,7 @@ def test_cli_refuses_a_mesh_in_millimetres(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     run = subprocess.run([sys.executable, "-m", "hoijax.grasp", f"--object={path}",
                           "--num=1", f"--out={tmp_path / 'o'}"], env=env, capture_output=True,
-                         text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+                         text=True, cwd=ROOT_DIR)
     assert run.returncode != 0
     assert "metres are expected" in run.stderr and "80" in run.stderr
     assert "--scale=0.001" in run.stderr

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hoijax.models import vqvae
 from hoijax.priors import grid_autoencoder_train as vqvae_trainer
 from hoijax.priors import loop
-from hoijax.models import vqvae
 from hoijax.runtime import repo_config
 
 
