@@ -36,7 +36,7 @@ import jax
 import mediapy
 import numpy as np
 from absl import app, flags
-from benchlib import default_path, write_results
+from benchlib import default_path, write_markdown, write_results
 
 from hoijax.runtime import enable_compilation_cache, repo_config
 
@@ -212,8 +212,7 @@ def main(argv):
         results.update(table)
         write_results(results, _OUT.value)
         md = markdown(table, config)
-        with open(os.path.splitext(_OUT.value)[0] + ".md", "w") as f:
-            f.write(md)
+        write_markdown(md, os.path.splitext(_OUT.value)[0] + ".md")
         print(md)
         return
     if not have_mujoco():
@@ -255,8 +254,7 @@ def main(argv):
                    simulation="MuJoCo" if have_mujoco() else "missing")
     write_results(results, out_path)
     md = markdown(table, config)
-    with open(os.path.splitext(out_path)[0] + ".md", "w") as f:
-        f.write(md)
+    write_markdown(md, os.path.splitext(out_path)[0] + ".md")
     print(md)
     from hoijax import viz
     base = os.path.splitext(out_path)[0]

@@ -19,11 +19,11 @@ Writes experiments/results/two_hands.{json,md} and two_hands_samples.png.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import numpy as np
 from absl import app, flags
+from benchlib import write_markdown, write_results
 
 _DATA = flags.DEFINE_string("data", "runs/two_hand_data", "two_hands.npz folder.")
 _PRIOR = flags.DEFINE_string("prior", None, "Cascaded prior folder (default: shipped).")
@@ -116,9 +116,7 @@ def main(argv):
         results["variants"][name] = row
         print(name, json.dumps(row))
         pictures[name] = (lv[:8], rv[:8])
-    os.makedirs(os.path.dirname(_OUT.value), exist_ok=True)
-    with open(_OUT.value + ".json", "w") as f:
-        json.dump(results, f, indent=1)
+    write_results(results, _OUT.value + ".json")
     write_table(results, _OUT.value + ".md")
     fl, fr = np.asarray(models[0].faces), np.asarray(models[1].faces)
     rows = []
@@ -144,8 +142,7 @@ def write_table(results, path):
                  f"{results['physical_num']}); feature net accuracy train "
                  f"{fn['train_accuracy']:.3f}, held-out {fn['held_out_accuracy']:.3f} on "
                  f"{fn['held_out_pairs']} held-out pairs.")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_markdown("\n".join(lines) + "\n", path)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
-"""Shared by the benchmark scripts: timing, recording figures in experiments/results/, and
-the reconstruction benchmark's variants and clips."""
+"""Shared by the benchmark scripts: timing, recording figures in experiments/results/ with
+their provenance (command, date, commit, machine), and the reconstruction benchmark's
+variants and clips."""
+import datetime
 import json
 import os
+import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -14,15 +19,50 @@ def default_path(name: str) -> str:
     return os.path.join(RESULTS_DIR, f"{name}.json")
 
 
+def provenance() -> dict:
+    """What produced a figure: the command, the UTC date, the commit (with "+changes" when
+    tracked files differ from it) and the machine."""
+    root = os.path.dirname(RESULTS_DIR)
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True,
+                              text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+changes"
+    import jax
+    machine = (f"{os.cpu_count()} CPU cores ({platform.machine()}), JAX {jax.__version__} "
+               f"on {jax.default_backend()} ({jax.device_count()} device(s))")
+    return dict(command="python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+                commit=commit, machine=machine)
+
+
+def provenance_line(record: dict) -> str:
+    """One markdown sentence from `provenance()`."""
+    return (f"Produced by `{record['command']}` on {record['date']} at commit "
+            f"{record['commit']}; {record['machine']}.")
+
+
 def write_results(results: dict, path: str, merge: bool = False) -> None:
-    """Writes `results` as indented JSON (creating the folder) and says where. With merge,
-    keys already in the file that `results` does not have are kept."""
+    """Writes `results` as indented JSON (creating the folder), with `provenance()` under
+    "provenance", and says where. With merge, keys already in the file that `results`
+    does not have are kept."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if merge and os.path.isfile(path):
         with open(path) as f:
             results = {**json.load(f), **results}
+    results = {**results, "provenance": provenance()}
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
+    print(f"wrote {path}")
+
+
+def write_markdown(text: str, path: str) -> None:
+    """Writes a results table to `path` under the `provenance_line` of this run."""
+    with open(path, "w") as f:
+        f.write(provenance_line(provenance()) + "\n\n" + text)
     print(f"wrote {path}")
 
 

@@ -30,7 +30,8 @@ import sys
 import time
 
 from absl import app, flags
-from benchlib import benchmark_clip_names, benchmark_jobs, variant_configs, write_results
+from benchlib import (benchmark_clip_names, benchmark_jobs, variant_configs, write_markdown,
+                      write_results)
 from ml_collections import config_flags
 
 METRICS = ("F@5", "F@10", "CD", "CD_h")
@@ -129,8 +130,7 @@ def main(argv):
     record = dict(table=table, per_clip=per_clip, config=_CONFIG.value.to_dict(),
                   clips=[n for n, _, _ in names], command=" ".join(sys.argv))
     write_results(record, bench.results + ".json")
-    with open(bench.results + ".md", "w") as f:
-        f.write(text)
+    write_markdown(text, bench.results + ".md")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Same seeds, same results across a refactor: one grasp synthesis (the exact SDF of a
 6 x 4 x 8 cm box, configs/grasp.py:tiny, 2 grasps), one generation (2 mug grids, 4 DDIM
 steps) and 4 two-hand samples, written to OUT.npz; run it from the root of each checkout
-and compare the files (experiments/results/same_results.md).
+and compare the files (experiments/results/history/2026-12-07_a244bf6_same_results.md).
 
   python experiments/same_results.py OUT.npz
 

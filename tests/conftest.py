@@ -6,9 +6,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")  # tests define CPU behaviour; no 
 # instead of XLA's default -O3, and the CPU backend's elemental emitters instead of its
 # newer MLIR fusion emitters, which compile more slowly. Cold suite, idle 2-core CPU:
 # 787 -> 701 s for -O1 alone; 621 -> 491 s for the emitters on top of the other test
-# changes of experiments/results/suite_time.md. Every test passes with each. Not -O0: at
-# that level XLA's CPU backend returned NaNs in four tests. Set XLA_FLAGS yourself to test
-# otherwise; the CLI, the benchmarks and the notebooks use XLA's defaults.
+# changes of experiments/results/history/2026-12-07_13503b2_suite_time.md. Every test
+# passes with each. Not -O0: at that level XLA's CPU backend returned NaNs in four tests.
+# Set XLA_FLAGS yourself to test otherwise; the CLI, the benchmarks and the notebooks use
+# XLA's defaults.
 
 
 def _xla_knows(flag: str) -> bool:

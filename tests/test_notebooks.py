@@ -9,7 +9,7 @@ of the notebook (a renamed parameter fails here instead of going unnoticed).
 Time in the whole suite from an empty compilation cache (two workers, the idle 2-core
 CPU, the tests' XLA flags of conftest.py): train_prior_tpu.ipynb 129 s,
 reconstruct.ipynb 68 s, grasp.ipynb 40 s, two_hands.ipynb 18 s
-(experiments/results/suite_time.md).
+(experiments/results/history/2026-12-07_13503b2_suite_time.md).
 """
 import ast
 import glob

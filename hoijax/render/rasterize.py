@@ -61,8 +61,9 @@ def sigma_schedule(step, num_steps, start=0.5, end=0.1):
     Large sigma early gives gradients to pixels a few px from the hand's outline; small
     sigma late leaves the soft silhouette within a fraction of a pixel of the exact one
     (at 64 px, K 4, culled: IoU 0.84 at 0.5 px, 0.98 at 0.1 px; see
-    experiments/results/rasterizer_speed.md). step may be traced: pass the result as
-    `sigma` with `max_sigma=start` so one compiled program serves the whole schedule.
+    experiments/results/history/2026-12-01_a4e3674_rasterizer_speed.md). step may be
+    traced: pass the result as `sigma` with `max_sigma=start` so one compiled program
+    serves the whole schedule.
     """
     frac = jnp.clip(jnp.asarray(step, jnp.float32) / max(num_steps - 1, 1), 0.0, 1.0)
     return start * (end / start) ** frac
