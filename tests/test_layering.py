@@ -1,6 +1,7 @@
-"""The package layering of docs/design.md §3 holds in the code: every `hoijax.*` import
+"""The package structure of docs/design.md §3 holds in the code: every `hoijax.*` import
 (function-level ones included), read with `ast`, goes to the package's own row or a lower
-one, and no two packages import each other."""
+one, and no two packages import each other; imports inside functions say why; no function
+is longer than 60 lines."""
 import ast
 import os
 import re
@@ -107,3 +108,16 @@ def test_only_entry_points_import_hoijax_inside_functions():
              if t and t.startswith("hoijax") and not p.endswith("__main__.py")
              and rows[package_of(p[:-3].replace(os.sep, "."))] != top]
     assert inner == [], "library code importing hoijax inside functions: " + ", ".join(inner)
+
+
+def test_no_function_is_longer_than_60_lines():
+    """Short functions: split a longer one into named steps."""
+    long = []
+    for folder, _, files in os.walk(PACKAGE):
+        for name in (f for f in files if f.endswith(".py")):
+            path = os.path.join(folder, name)
+            for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+                if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and node.end_lineno - node.lineno + 1 > 60):
+                    long.append(f"{os.path.relpath(path, ROOT)}:{node.lineno} {node.name}")
+    assert long == [], "functions over 60 lines: " + ", ".join(long)
