@@ -47,13 +47,18 @@ INSTALL_REQUIRES = [
 ]
 
 PHYSICS = ["mujoco>=3.1"]  # grasp simulation displacement (hoijax.eval.physics)
+# The video front end: MediaPipe's hand networks run in LiteRT (their files are fetched
+# from the package index on first use: hoijax.video.weights).
+VIDEO = ["ai-edge-litert>=2.3"]
 EXTRAS = {
     "test": ["pytest>=8", "pytest-xdist>=3.5",
              "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",  # runs the notebooks
-             *PHYSICS],  # so the simulation tests run instead of being skipped
+             *PHYSICS,  # so the simulation tests run instead of being skipped
+             *VIDEO],  # and the video front end's
     "cuda": ["jax[cuda12]"],
     "tpu": ["jax[tpu]"],
     "physics": PHYSICS,
+    "video": VIDEO,
 }
 
 setup(

@@ -79,6 +79,41 @@ def category(word: str | None, known, flag: str = "--category") -> str | None:
                    "category)")
 
 
+def box(text: str | None, flag: str):
+    """'x0,y0,x1,y1' -> a tuple of 4 floats (None stays None); CliError otherwise."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise CliError(f"{flag}={text}: four numbers x0,y0,x1,y1 (pixels) expected")
+    return values
+
+
+def define_video_flags() -> dict:
+    """The video front end's flags, shared by `hoijax.preprocess` and `hoijax.reconstruct
+    --video` (docs/video.md)."""
+    return dict(
+        object_box=flags.DEFINE_string(
+            "object_box", None, "x0,y0,x1,y1: the object in the first frame (pixels)."),
+        object_masks=flags.DEFINE_string(
+            "object_masks", None, "Folder of object masks, one per input frame (sorted by "
+            "name; > 127 = object), e.g. from SAM 2."),
+        hand_box=flags.DEFINE_string(
+            "hand_box", None, "x0,y0,x1,y1: the hand in the first frame (pixels); by "
+            "default the hand is searched for."),
+        hand=flags.DEFINE_enum("hand", "auto", ["auto", "right", "left"],
+                               "Which hand holds the object (auto: the network's guess)."),
+        num_frames=flags.DEFINE_integer("num_frames", 8, "Frames kept, spread over the "
+                                        "video."),
+        hands_only=flags.DEFINE_boolean("hands_only", False, "Stop after the hand "
+                                        "(keypoints, MANO fit, hand masks)."),
+        fov_deg=flags.DEFINE_float("fov_deg", 65.0, "The camera's field of view across the "
+                                   "longer image side (degrees)."))
+
+
 # ---------------------------------------------------------------------------------------
 # Flags and config files.
 

@@ -235,11 +235,13 @@ def _write_png(path: str, array: np.ndarray) -> None:
 
 
 def save_clip(path, *, obj_mask, hand_mask, cTh, K, hA, beta, images=None, category=None,
-              object_mesh=None, gt=None) -> str:
+              object_mesh=None, gt=None, extras=None) -> str:
     """Writes a clip folder in the format above, atomically (a temp folder renamed at the
     end, so a failure leaves nothing half-written). Masks are (T,H,W) bool or [0,1]
     floats; object_mesh is a trimesh.Trimesh in the object frame (metres); gt a dict with
-    hTo, cTh, hA, beta, K. Refuses to overwrite an existing folder. Returns the path."""
+    hTo, cTh, hA, beta, K; extras {file name: writer(path)} for more files (e.g. the
+    video front end's keypoints and previews). Refuses to overwrite an existing folder.
+    Returns the path."""
     path = os.fspath(path)
     if os.path.exists(path):
         raise ClipError(f"{path}: already exists; remove it or choose another --out")
@@ -268,6 +270,8 @@ def save_clip(path, *, obj_mask, hand_mask, cTh, K, hA, beta, images=None, categ
         if gt is not None:
             np.savez(os.path.join(tmp, "gt.npz"), hTo=gt["hTo"], cTh=gt["cTh"], hA=gt["hA"],
                      beta=gt["beta"], K_pix=gt["K"])
+        for name, write in (extras or {}).items():
+            write(os.path.join(tmp, name))
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,141 @@
+"""Frames of a user's video: decoding (any container ffmpeg reads, rotation metadata
+applied), a folder of images or one image, the kept frames, and the square crop with the
+intrinsics that follow it.
+
+Coordinates: the project's pixel convention (docs/design.md §2: pixel (i, j) has its centre
+at (u, v) = (j, i)). Boxes (x0, y0, x1, y1) are pixel edges: the box (0, 0, W, H) is the
+whole image.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+
+import imageio_ffmpeg
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MAX_DECODED = 300  # frames decoded from a video at most (longer ones are subsampled)
+MAX_SIDE = 1280  # decoded frames are scaled down to this longer side
+
+
+class VideoError(ValueError):
+    """A video, image or folder that cannot be used; the message names it."""
+
+
+def _read_image(path: str) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as e:
+        raise VideoError(f"{path}: not a readable image ({e})") from None
+
+
+def _image_files(folder: str) -> list:
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES))
+    if not names:
+        raise VideoError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+    return [os.path.join(folder, n) for n in names]
+
+
+def _probe(path: str) -> dict:
+    """Duration (s) and frame rate of a video from ffmpeg's header report (0 if absent)."""
+    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", path],
+                            capture_output=True, text=True)
+    text = result.stderr
+    if "Video:" not in text:
+        raise VideoError(f"{path}: not a video ffmpeg can read"
+                         + (f" ({text.strip().splitlines()[-1]})" if text.strip() else ""))
+    duration = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
+    fps = re.search(r"([\d.]+) fps", text)
+    seconds = (int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3])
+               if duration else 0.0)
+    return dict(duration=seconds, fps=float(fps[1]) if fps else 0.0)
+
+
+def decode_video(path: str, max_frames: int = MAX_DECODED, max_side: int = MAX_SIDE):
+    """-> (frames list of (H,W,3) uint8, note): every frame, or `max_frames` spread over
+    the clip when it has more (the note says so); rotation metadata applied by ffmpeg; the
+    longer side scaled down to `max_side`."""
+    info = _probe(path)
+    filters = [f"scale='if(gt(iw,ih),min({max_side},iw),-2)':"
+               f"'if(gt(iw,ih),-2,min({max_side},ih))'"]
+    note = ""
+    expected = info["duration"] * info["fps"]
+    if expected > max_frames:
+        filters.insert(0, f"fps={max_frames / info['duration']:.6f}")
+        note = (f"{path}: about {expected:.0f} frames; {max_frames} decoded, spread over "
+                f"the {info['duration']:.1f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i",
+             path, "-vf", ",".join(filters), "-frames:v", str(max_frames),
+             os.path.join(tmp, "%06d.png")], capture_output=True, text=True)
+        names = sorted(os.listdir(tmp))
+        if result.returncode or not names:
+            raise VideoError(f"{path}: no frames decoded ({result.stderr.strip()[-200:]})")
+        frames = [_read_image(os.path.join(tmp, n)) for n in names]
+    return frames, note
+
+
+def read_frames(path: str):
+    """A video file, a folder of images (sorted by name) or one image -> (frames
+    (N,H,W,3) uint8, note). Frames of a folder must share one size."""
+    if not os.path.exists(path):
+        raise VideoError(f"{path}: no such file or folder")
+    if os.path.isdir(path):
+        frames, note = [_read_image(p) for p in _image_files(path)], ""
+    elif path.lower().endswith(IMAGE_SUFFIXES):
+        frames, note = [_read_image(path)], ""
+    else:
+        frames, note = decode_video(path)
+    sizes = {f.shape for f in frames}
+    if len(sizes) > 1:
+        raise VideoError(f"{path}: the images differ in size ({sorted(sizes)[:3]})")
+    return np.stack(frames), note
+
+
+def kept_indices(count: int, num: int) -> np.ndarray:
+    """`num` frame indices spread evenly over `count` frames (all when count <= num)."""
+    if count <= num:
+        return np.arange(count)
+    return np.round(np.linspace(0, count - 1, num)).astype(int)
+
+
+def default_intrinsics(height: int, width: int, fov_deg: float = 65.0) -> np.ndarray:
+    """(3,3) K of a camera whose longer image side spans `fov_deg` (a phone's main camera
+    spans about 65-75 degrees); principal point at the image centre."""
+    focal = 0.5 * max(height, width) / np.tan(np.deg2rad(fov_deg) / 2)
+    return np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]],
+                    np.float64)
+
+
+def square_box(boxes, margin: float = 1.25) -> tuple:
+    """The square (x0, y0, x1, y1) around the union of boxes, `margin` times its longer
+    side (it may reach outside the image: the crop pads black)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    lo, hi = boxes[:, :2].min(0), boxes[:, 2:].max(0)
+    centre, side = (lo + hi) / 2, margin * float(np.max(hi - lo))
+    return (*(centre - side / 2), *(centre + side / 2))
+
+
+def crop(image: np.ndarray, box, size: int, resample=Image.BILINEAR) -> np.ndarray:
+    """The square `box` of an (H,W,C) or (H,W) uint8 image resized to (size, size)."""
+    box = tuple(int(round(v)) for v in box)
+    return np.asarray(Image.fromarray(image).crop(box).resize((size, size), resample))
+
+
+def crop_intrinsics(K: np.ndarray, box, size: int) -> np.ndarray:
+    """K of the crop `box` resized to `size` (the project's pixel-centre convention:
+    u' = s (u + 1/2 - x0) - 1/2, s = size / box side)."""
+    x0, y0 = (int(round(v)) for v in box[:2])
+    s = size / int(round(box[2] - box[0]))
+    out = np.array(K, np.float64)
+    out[0, 0] *= s
+    out[1, 1] *= s
+    out[0, 2] = s * (K[0, 2] + 0.5 - x0) - 0.5
+    out[1, 2] = s * (K[1, 2] + 0.5 - y0) - 0.5
+    return out
