@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import scipy.ndimage
 
 from hoijax.video import weights
 
@@ -30,6 +29,7 @@ DETECT = 192  # the palm detector's input size
 WRIST, MIDDLE_MCP = 0, 9
 SEARCH_ANGLES = np.deg2rad(np.arange(0, 360, 45))
 SEARCH_SCALES = (1.2, 1.6, 2.2)  # ROI size / the box's longer side
+TILE_ANGLES = np.deg2rad(np.arange(0, 360, 90))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,11 +62,23 @@ def crop_image(image: np.ndarray, roi: Roi, crop: int = CROP) -> np.ndarray:
     u = np.arange(crop) + 0.5
     grid = np.stack(np.meshgrid(u, u, indexing="xy"), -1).reshape(-1, 2)
     xy = crop_to_image(roi, grid, crop) - 0.5  # pixel centres sit at integer + 1/2
-    coords = [xy[:, 1], xy[:, 0]]
-    channels = [scipy.ndimage.map_coordinates(image[..., k].astype(np.float32), coords,
-                                              order=1, mode="constant", cval=0.0)
-                for k in range(3)]
-    return (np.stack(channels, -1).reshape(crop, crop, 3) / 255.0).astype(np.float32)
+    return (bilinear(image, xy).reshape(crop, crop, 3) / 255.0).astype(np.float32)
+
+
+def bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """(H,W,C) image sampled at (N,2) continuous (x, y) pixel-centre coordinates ->
+    (N,C) float32; zero outside the image."""
+    h, w = image.shape[:2]
+    padded = np.pad(image, ((1, 1), (1, 1), (0, 0)))  # a zero border outside the image
+    x0, y0 = np.floor(xy[:, 0]), np.floor(xy[:, 1])
+    fx, fy = (xy[:, 0] - x0)[:, None], (xy[:, 1] - y0)[:, None]
+    xa = np.clip(x0 + 1, 0, w + 1).astype(int)
+    xb = np.clip(x0 + 2, 0, w + 1).astype(int)
+    ya = np.clip(y0 + 1, 0, h + 1).astype(int)
+    yb = np.clip(y0 + 2, 0, h + 1).astype(int)
+    top = (1 - fx) * padded[ya, xa] + fx * padded[ya, xb]
+    bottom = (1 - fx) * padded[yb, xa] + fx * padded[yb, xb]
+    return ((1 - fy) * top + fy * bottom).astype(np.float32)
 
 
 def roi_from_keypoints(xy: np.ndarray, scale: float = 2.0, shift: float = -0.1) -> Roi:
@@ -180,20 +192,43 @@ def refine(landmarker, image, roi: Roi, steps: int = 2):
     return best
 
 
+def tiles(height: int, width: int, fraction: float = 0.5) -> list:
+    """Overlapping square boxes of `fraction` of the shorter side covering the image
+    (stride half a tile)."""
+    side = fraction * min(height, width)
+    xs = np.arange(0, max(width - side, 0) + 1, side / 2)
+    ys = np.arange(0, max(height - side, 0) + 1, side / 2)
+    return [(x, y, x + side, y + side) for y in ys for x in xs]
+
+
+def palm_proposals(landmarker, image, boxes, keep=6) -> list:
+    """ROIs of the surest palm detections in the whole image and in each box (small
+    hands vanish when a large frame shrinks to the detector's 192 px)."""
+    found = list(landmarker.palms(image))
+    for x0, y0, x1, y1 in boxes:
+        x0, y0 = int(x0), int(y0)
+        part = image[y0:int(y1), x0:int(x1)]
+        for score, (a, b, c, d), wrist, middle in landmarker.palms(part):
+            offset = np.array([x0, y0])
+            found.append((score, (a + x0, b + y0, c + x0, d + y0), wrist + offset,
+                          middle + offset))
+    found.sort(key=lambda f: -f[0])
+    return palm_rois(found[:keep])
+
+
 def search(landmarker, image, box=None, palms=True):
-    """The hand in an image without a previous frame: the candidate ROIs of `box` (when
-    given; else boxes tiling the image) and of the palm detector, each refined; the
-    surest. -> (keypoints (21,2), presence, right-hand probability, roi)."""
+    """The hand in an image without a previous frame: candidate ROIs around `box` (when
+    given; else around tiles covering the image) and of palm detections (in the image
+    and its tiles), each scored by the landmark network; the three surest refined, the
+    surest kept. -> (keypoints (21,2), presence, right-hand probability, roi)."""
     h, w = image.shape[:2]
-    if box is None:
-        side = min(h, w) / 2
-        boxes = [(x, y, x + side, y + side) for x in np.linspace(0, w - side, 3)
-                 for y in np.linspace(0, h - side, 3)]
-    else:
-        boxes = [box]
-    candidates = [r for b in boxes for r in box_rois(b)]
+    if box is not None:
+        boxes, candidates = [box], box_rois(box)
+    else:  # fewer ROIs a tile: the palm detections carry most of the search
+        boxes = tiles(h, w)
+        candidates = [r for b in boxes for r in box_rois(b, (1.2, 2.0), TILE_ANGLES)]
     if palms:
-        candidates += palm_rois(landmarker.palms(image)[:3])
+        candidates += palm_proposals(landmarker, image, [] if box is not None else boxes)
     scored = sorted(((landmarker(image, r)[1], i) for i, r in enumerate(candidates)),
                     reverse=True)
     results = [refine(landmarker, image, candidates[i]) for _, i in scored[:3]]
