@@ -42,7 +42,8 @@ def _image_files(folder: str) -> list:
 
 
 def _probe(path: str) -> dict:
-    """Duration (s) and frame rate of a video from ffmpeg's header report (0 if absent)."""
+    """Duration (s), frame rate (0 if absent) and the displayed frame size (width,
+    height: the coded size turned by the rotation metadata) from ffmpeg's report."""
     result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", path],
                             capture_output=True, text=True)
     text = result.stderr
@@ -53,13 +54,19 @@ def _probe(path: str) -> dict:
     fps = re.search(r"([\d.]+) fps", text)
     seconds = (int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3])
                if duration else 0.0)
-    return dict(duration=seconds, fps=float(fps[1]) if fps else 0.0)
+    video_line = next(line for line in text.splitlines() if "Video:" in line)
+    size = re.search(r", (\d{2,5})x(\d{2,5})", video_line)
+    rotation = re.search(r"rotation of (-?[\d.]+) degrees", text)
+    width, height = (int(size[1]), int(size[2])) if size else (0, 0)
+    if rotation and round(abs(float(rotation[1]))) % 180 == 90:
+        width, height = height, width
+    return dict(duration=seconds, fps=float(fps[1]) if fps else 0.0, size=(width, height))
 
 
 def decode_video(path: str, max_frames: int = MAX_DECODED, max_side: int = MAX_SIDE):
-    """-> (frames list of (H,W,3) uint8, note): every frame, or `max_frames` spread over
-    the clip when it has more (the note says so); rotation metadata applied by ffmpeg; the
-    longer side scaled down to `max_side`."""
+    """-> (frames list of (H,W,3) uint8, note, scale): every frame, or `max_frames` spread
+    over the clip when it has more (the note says so); rotation metadata applied by ffmpeg;
+    the longer side scaled down to `max_side` (scale: decoded / displayed width)."""
     info = _probe(path)
     filters = [f"scale='if(gt(iw,ih),min({max_side},iw),-2)':"
                f"'if(gt(iw,ih),-2,min({max_side},ih))'"]
@@ -78,24 +85,31 @@ def decode_video(path: str, max_frames: int = MAX_DECODED, max_side: int = MAX_S
         if result.returncode or not names:
             raise VideoError(f"{path}: no frames decoded ({result.stderr.strip()[-200:]})")
         frames = [_read_image(os.path.join(tmp, n)) for n in names]
-    return frames, note
+    width = info["size"][0]
+    scale = frames[0].shape[1] / width if width else 1.0
+    if abs(scale - 1) > 1e-6:
+        note += (f"{'; ' if note else f'{path}: '}decoded at {frames[0].shape[1]}x"
+                 f"{frames[0].shape[0]} (boxes, masks and keypoints stay in the video's "
+                 f"{info['size'][0]}x{info['size'][1]} pixels)")
+    return frames, note, scale
 
 
 def read_frames(path: str):
     """A video file, a folder of images (sorted by name) or one image -> (frames
-    (N,H,W,3) uint8, note). Frames of a folder must share one size."""
+    (N,H,W,3) uint8, note, scale (the frames' width over the input's: < 1 for a video
+    decoded smaller)). Frames of a folder must share one size."""
     if not os.path.exists(path):
         raise VideoError(f"{path}: no such file or folder")
     if os.path.isdir(path):
-        frames, note = [_read_image(p) for p in _image_files(path)], ""
+        frames, note, scale = [_read_image(p) for p in _image_files(path)], "", 1.0
     elif path.lower().endswith(IMAGE_SUFFIXES):
-        frames, note = [_read_image(path)], ""
+        frames, note, scale = [_read_image(path)], "", 1.0
     else:
-        frames, note = decode_video(path)
+        frames, note, scale = decode_video(path)
     sizes = {f.shape for f in frames}
     if len(sizes) > 1:
         raise VideoError(f"{path}: the images differ in size ({sorted(sizes)[:3]})")
-    return np.stack(frames), note
+    return np.stack(frames), note, scale
 
 
 def kept_indices(count: int, num: int) -> np.ndarray:

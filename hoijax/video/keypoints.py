@@ -121,8 +121,8 @@ class HandLandmarker:
         side = max(h, w)  # letterboxed into a square, as the detector was trained
         roi = Roi((w - 1) / 2 + 0.5, (h - 1) / 2 + 0.5, side, 0.0)
         net = self.detector
-        pixels = 2 * crop_image(image, roi, DETECT)[None] - 1  # the detector reads [-1, 1]
-        net.set_tensor(net.get_input_details()[0]["index"], pixels)
+        # [0, 1] like the landmark network (read as [-1, 1], every anchor fires).
+        net.set_tensor(net.get_input_details()[0]["index"], crop_image(image, roi, DETECT)[None])
         net.invoke()
         out = {d["name"]: net.get_tensor(d["index"]) for d in net.get_output_details()}
         return decode_palms(out["Identity"][0], out["Identity_1"][0, :, 0], self.anchors,

@@ -41,7 +41,11 @@ def read_mask_folder(folder: str, count: int, shape: tuple) -> list:
     return paths
 
 
-def load_mask(path: str) -> np.ndarray:
-    """(H,W) bool: > 127 in the image's grey level, or any non-zero alpha-less RGB."""
+def load_mask(path: str, shape=None) -> np.ndarray:
+    """(H,W) bool: > 127 in the image's grey level; resized (nearest) to `shape` (H, W)
+    when given (the frames of a video decoded smaller)."""
     with Image.open(path) as im:
-        return np.asarray(im.convert("L")) > 127
+        grey = im.convert("L")
+        if shape is not None and grey.size != (shape[1], shape[0]):
+            grey = grey.resize((shape[1], shape[0]), Image.NEAREST)
+        return np.asarray(grey) > 127

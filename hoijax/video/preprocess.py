@@ -178,27 +178,37 @@ def preview(images, hand, objects, keypoints, fitted, titles, size=256) -> np.nd
     return viz.titled_grid(cells, per_row=min(4, len(cells)), size=images.shape[1])
 
 
+def scaled(box, scale):
+    return None if box is None else tuple(v * scale for v in box)
+
+
 def read_input(r: Request, log):
-    """Frames, the kept ones and the object masks, with every input check."""
+    """Frames, the kept ones and the object masks, with every input check. A video decoded
+    smaller (`frames.read_frames`' scale) gets its boxes and masks scaled with it: -> the
+    request with boxes in the decoded frames' pixels, kept frames, their input indices,
+    object masks (T,H,W) bool or None, scale."""
     check_request(r)
     if os.path.exists(r.out):
         raise F.VideoError(f"--out={r.out}: already exists; remove it or choose another")
-    frames, note = F.read_frames(r.video)
+    frames, note, scale = F.read_frames(r.video)
     if note:
         log(note)
+    shape = (round(frames.shape[1] / scale), round(frames.shape[2] / scale))  # the input's
     for flag, box in (("--object_box", r.object_box), ("--hand_box", r.hand_box)):
-        check_box_in_frame(flag, box, frames.shape[1:3])
-    paths = (M.read_mask_folder(r.object_masks, len(frames), frames.shape[1:3])
-             if r.object_masks else None)
+        check_box_in_frame(flag, box, shape)
+    r = dataclasses.replace(r, object_box=scaled(r.object_box, scale),
+                            hand_box=scaled(r.hand_box, scale))
+    paths = M.read_mask_folder(r.object_masks, len(frames), shape) if r.object_masks else None
     indices = F.kept_indices(len(frames), r.num_frames)
-    objects = None if paths is None else np.stack([M.load_mask(paths[i]) for i in indices])
-    if objects is not None:
+    objects = None
+    if paths is not None:
+        objects = np.stack([M.load_mask(paths[i], frames.shape[1:3]) for i in indices])
         empty = [int(indices[t]) for t in range(len(objects)) if not objects[t].any()]
         if empty:
             raise F.VideoError(f"--object_masks={r.object_masks}: empty masks for input "
                                f"frames {empty}")
-    log(f"{len(frames)} frames of {frames.shape[2]}x{frames.shape[1]}; keeping {len(indices)}")
-    return frames[indices], indices, objects
+    log(f"{len(frames)} frames of {shape[1]}x{shape[0]}; keeping {len(indices)}")
+    return r, frames[indices], indices, objects, scale
 
 
 def fit_clip(r: Request, model, kept, keypoints, presence, objects, object_box, log):
@@ -222,16 +232,18 @@ def fit_clip(r: Request, model, kept, keypoints, presence, objects, object_box, 
                 fit=fit, hand=hand, obj=obj)
 
 
-def keypoint_record(keypoints, presence, indices, side, box, width) -> dict:
+def keypoint_record(keypoints, presence, indices, side, box, width, scale) -> dict:
     """hand_keypoints.npz: keypoints (T,21,3) x, y in the input frames' pixels and a
-    confidence; frame_index (T,); mirrored; crop_box (4,) of the (mirrored) frames."""
+    confidence; frame_index (T,); mirrored; crop_box (4,) of the (mirrored, decoded)
+    frames; decode_scale (the decoded frames' size over the input's)."""
     xy = keypoints.copy()
     if side == "left":  # back to the input frames
         xy[..., 0] = width - 1 - xy[..., 0]
+    xy = (xy + 0.5) / scale - 0.5
     confidence = np.repeat(presence[:, None, None], 21, 1)
     return dict(keypoints=np.concatenate([xy, confidence], -1).astype(np.float32),
                 frame_index=np.asarray(indices, np.int32), mirrored=side == "left",
-                crop_box=np.asarray(box, np.float32))
+                crop_box=np.asarray(box, np.float32), decode_scale=np.float32(scale))
 
 
 def extras(record, picture) -> dict:
@@ -266,7 +278,7 @@ def preprocess(r: Request, model, landmarker=None, log=print) -> dict:
     """Runs every stage and writes r.out; returns a summary (frames, side, fit error).
     model: a ManoModel, or a function returning one (called once the inputs have passed
     their checks and the hand has been found)."""
-    kept, indices, objects = read_input(r, log)
+    r, kept, indices, objects, scale = read_input(r, log)
     landmarker = landmarker or HandLandmarker()
     keypoints, presence, right, missing = locate_hand(r, kept, indices, landmarker)
     model = model() if callable(model) else model
@@ -277,7 +289,8 @@ def preprocess(r: Request, model, landmarker=None, log=print) -> dict:
         kept, keypoints, object_box = mirror(kept, keypoints, object_box, kept.shape[2])
         objects = None if objects is None else objects[:, :, ::-1]
     clip = fit_clip(r, model, kept, keypoints, presence, objects, object_box, log)
-    record = keypoint_record(keypoints, presence, indices, side, clip["box"], kept.shape[2])
+    record = keypoint_record(keypoints, presence, indices, side, clip["box"], kept.shape[2],
+                             scale)
     fitted = clip["fit"]["uv"]
     titles = [f"frame {i}: hand {p:.2f}, fit {e:.1f} px"
               for i, p, e in zip(indices, presence, clip["fit"]["error_px"])]
