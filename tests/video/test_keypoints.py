@@ -83,3 +83,24 @@ def test_tracked_keypoints_match_the_true_joints(landmarker, synthetic_video_cli
     pck = np.mean(near[found])
     assert np.mean(right[found]) > 0.5, right  # the clip-level decision: a right hand
     assert pck > 0.8, pck
+
+
+def test_palm_detector_finds_the_rendered_palm(landmarker, synthetic_video_clip):
+    """On the frames where the landmark network sees the hand, the surest palm detection's
+    wrist -> middle-MCP segment lies on the hand (within 0.3 of its size of the true
+    joints), and no more than a handful of anchors fire (an input read in the wrong range
+    makes every anchor fire far away)."""
+    from hoijax.data.clip import load_clip
+    clip = load_clip(synthetic_video_clip)
+    truth = projected_joints(clip)
+    hits = 0
+    for image, joints in zip(clip.images, truth):
+        palms = landmarker.palms(image)
+        if not palms:
+            continue
+        _, _, wrist, middle = palms[0]
+        size = np.max(joints.max(0) - joints.min(0))
+        near = [np.linalg.norm(middle - joints[KP.MIDDLE_MCP]) < 0.3 * size,
+                np.linalg.norm(wrist - joints[KP.WRIST]) < 0.3 * size]
+        hits += all(near)
+    assert hits >= 2, hits
