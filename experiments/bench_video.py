@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 from absl import app, flags
-from benchlib import default_path, write_markdown, write_results
+from benchlib import default_path, provenance_line, write_markdown, write_results
 from PIL import Image
 
 from hoijax.data.clip import load_clip
@@ -44,6 +44,8 @@ _CLIPS = flags.DEFINE_list("clips", ["mug:0", "bottle:0", "kettle:0", "bowl:0", 
                                      "toy car:0"], "Synthetic clips category:seed.")
 _SKIP_REAL = flags.DEFINE_boolean("skip_real", False, "Skip the real photos.")
 _OUT = flags.DEFINE_string("out", default_path("video"), "Results JSON (and .md beside).")
+_SUMMARISE = flags.DEFINE_boolean("summarise", False, "Only rewrite the .md from the "
+                                  "JSON (under the provenance of the run that made it).")
 _RECONSTRUCT = flags.DEFINE_list("reconstruct", [], "Clips (category:seed) also "
                                  "reconstructed from their preprocessed and their true "
                                  "clip, fitted together at the default config.")
@@ -250,8 +252,8 @@ def markdown(results) -> str:
         lines += ["", "| clip | F@5 true clip | F@5 preprocessed | F@10 true clip | "
                   "F@10 preprocessed |", "|---|---|---|---|---|"]
         for r in results["reconstruction"]:
-            lines.append(f"| {r['clip']} | {r['F@5_true']:.2f} | {r['F@5_preprocessed']:.2f} "
-                         f"| {r['F@10_true']:.2f} | {r['F@10_preprocessed']:.2f} |")
+            lines.append(f"| {r['clip']} | {r['true_F@5']:.2f} | {r['preprocessed_F@5']:.2f} "
+                         f"| {r['true_F@10']:.2f} | {r['preprocessed_F@10']:.2f} |")
     s = results["speed"]
     lines += ["", f"Landmark network: {s['landmark_ms_per_crop']:.1f} ms a crop. A 100-frame "
               f"640x480 video preprocessed in {s['preprocess_100_frames_640x480_s']:.0f} s "
@@ -261,6 +263,12 @@ def markdown(results) -> str:
 
 def main(argv):
     del argv
+    if _SUMMARISE.value:
+        with open(_OUT.value) as f:
+            results = json.load(f)
+        with open(os.path.splitext(_OUT.value)[0] + ".md", "w") as f:
+            f.write(provenance_line(results["provenance"]) + "\n\n" + markdown(results))
+        return
     model = load_hand_model("right")
     landmarker = KP.HandLandmarker()
     results = dict(real=[], clips=[])

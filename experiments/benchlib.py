@@ -34,7 +34,8 @@ def provenance() -> dict:
     import jax
     machine = (f"{os.cpu_count()} CPU cores ({platform.machine()}), JAX {jax.__version__} "
                f"on {jax.default_backend()} ({jax.device_count()} device(s))")
-    return dict(command="python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), root)  # from the checkout's root
+    return dict(command="python " + " ".join([script] + sys.argv[1:]),
                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
                 commit=commit, machine=machine)
 
