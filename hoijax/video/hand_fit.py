@@ -11,10 +11,11 @@ depend on the resolution):
   + w_pose |pca|^2 + w_shape |betas|^2           priors (MANO's PCA is a Gaussian prior)
   + w_smooth sum_t |J_t - J_t-1|^2 / (hand length)^2        temporal smoothness in 3D
   + w_steady sum_t |pca_t - pca_t-1|^2                       a grasp's steady articulation
-Start: the flat hand at the depth where its wrist -> middle-MCP length matches the
-keypoints', turned by each of `NUM_ROTATIONS` rotations (Fibonacci-sphere axes x angles);
-rotation and translation alone are fitted from each and the lowest reprojection energy
-per frame is kept; then everything is fitted together (Adam).
+Start: MANO's mean hand (zero PCA coefficients) at the depth where its wrist ->
+middle-MCP length matches the keypoints', turned by each of `num_rotations` rotations
+(Fibonacci-sphere axes x 4 angles); rotation and translation alone are fitted from each
+and the lowest reprojection energy per frame is kept; then everything is fitted together
+(Adam).
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def rotation_candidates(count: int) -> np.ndarray:
 
 
 def initial_translation(model, K, keypoints, betas):
-    """(T,3): the wrist's keypoint unprojected to the depth at which the flat hand's wrist
+    """(T,3): the wrist's keypoint unprojected to the depth at which the mean hand's wrist
     -> middle-MCP length (m) spans the keypoints' (px)."""
     joints = mano_forward(model, jnp.zeros(NUM_PCA), betas, flat_hand_mean=False,
                           use_pca=True).joints[jnp.asarray(OPENPOSE_ORDER)]
