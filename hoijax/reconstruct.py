@@ -48,6 +48,7 @@ def main(argv):
     from hoijax.recon.run import load_jobs, reconstruct
     from hoijax.runtime import enable_compilation_cache
     from hoijax.video.preprocess import video_clip
+    from hoijax.video.weights import WeightsError
     enable_compilation_cache()
     config = _CONFIG.value
     if bool(_CLIP.value) == bool(_VIDEO.value):
@@ -61,7 +62,7 @@ def main(argv):
             _VIDEO.value, _OUT.value, {k: v.value for k, v in _VIDEO_FLAGS.items()},
             _CATEGORY.value, model)]
         jobs = load_jobs(clips, _OUT.value, model)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, WeightsError) as e:
         raise cli.CliError(str(e)) from None
     logging.set_verbosity(logging.WARNING)
     try:
