@@ -32,6 +32,7 @@ from benchlib import default_path, provenance_line, write_markdown, write_result
 from PIL import Image
 
 from hoijax.data.clip import load_clip
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand import load_hand_model
 from hoijax.hand.model import OPENPOSE_ORDER, mano_forward
 from hoijax.video import frames as F
@@ -105,18 +106,10 @@ def bench_real(root, landmarker):
     return rows
 
 
-def true_joints(model, clip):
-    """(T,21,3) camera-frame joints (keypoint order) of a clip's ground truth."""
-    gt = clip.gt
-    joints = np.asarray(mano_forward(model, gt["hA"], gt["beta"]).joints)
-    return (np.einsum("tij,tkj->tki", gt["cTh"][:, :3, :3], joints)
-            + gt["cTh"][:, None, :3, 3])[:, list(OPENPOSE_ORDER)]
-
-
-def fitted_joints(model, clip):
-    joints = np.asarray(mano_forward(model, clip.hA, clip.beta).joints)
-    return (np.einsum("tij,tkj->tki", clip.cTh[:, :3, :3], joints)
-            + clip.cTh[:, None, :3, 3])[:, list(OPENPOSE_ORDER)]
+def camera_joints(model, cTh, hA, beta):
+    """(T,21,3) camera-frame joints (keypoint order) of a hand track."""
+    joints = np.asarray(mano_forward(model, hA, beta).joints)
+    return apply_to_points(np.asarray(cTh, np.float64), joints)[:, list(OPENPOSE_ORDER)]
 
 
 def aligned_error(fit, truth):
@@ -148,7 +141,9 @@ def bench_clip(model, landmarker, category, seed, work):
     clip = load_clip(out)
     record = np.load(os.path.join(out, "hand_keypoints.npz"))
     found = record["keypoints"][:, 0, 2] > 0.5
-    uvw = np.einsum("tij,tkj->tki", truth.K, true_joints(model, truth))
+    gt = truth.gt
+    true_joints = camera_joints(model, gt["cTh"], gt["hA"], gt["beta"])
+    uvw = np.einsum("tij,tkj->tki", truth.K, true_joints)
     projected = uvw[..., :2] / uvw[..., 2:]
     keypoint_pck = np.mean([pck(k[:, :2], np.concatenate([p, np.ones((21, 1))], 1))
                             for k, p, f in zip(record["keypoints"], projected, found) if f])
@@ -157,7 +152,7 @@ def bench_clip(model, landmarker, category, seed, work):
                            for m in truth.hand_mask])
     iou = (np.sum(hand_truth & clip.hand_mask, (1, 2))
            / np.maximum(np.sum(hand_truth | clip.hand_mask, (1, 2)), 1))
-    errors = aligned_error(fitted_joints(model, clip), true_joints(model, truth))
+    errors = aligned_error(camera_joints(model, clip.cTh, clip.hA, clip.beta), true_joints)
     row = dict(clip=f"{category}:{seed}", found=float(np.mean(found)),
                keypoint_pck=float(keypoint_pck), joint_error_mm=float(1e3 * errors.mean()),
                joint_error_mm_per_frame=(1e3 * errors).round(1).tolist(),

@@ -240,8 +240,9 @@ def save_clip(path, *, obj_mask, hand_mask, cTh, K, hA, beta, images=None, categ
     end, so a failure leaves nothing half-written). Masks are (T,H,W) bool or [0,1]
     floats; object_mesh is a trimesh.Trimesh in the object frame (metres); gt a dict with
     hTo, cTh, hA, beta, K; extras {file name: writer(path)} for more files (e.g. the
-    video front end's keypoints and previews). Refuses to overwrite an existing folder.
-    Returns the path."""
+    video front end's keypoints and previews). obj_mask None writes the hand part alone
+    (no obj_mask/: not a clip `load_clip` reads; the video front end's --hands_only).
+    Refuses to overwrite an existing folder. Returns the path."""
     path = os.fspath(path)
     if os.path.exists(path):
         raise ClipError(f"{path}: already exists; remove it or choose another --out")
@@ -249,10 +250,8 @@ def save_clip(path, *, obj_mask, hand_mask, cTh, K, hA, beta, images=None, categ
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".clip-", dir=parent)
     try:
-        layers = [("obj_mask", obj_mask), ("hand_mask", hand_mask)]
-        if images is not None:
-            layers.append(("image", images))
-        for name, frames in layers:
+        layers = [("obj_mask", obj_mask), ("hand_mask", hand_mask), ("image", images)]
+        for name, frames in ((n, f) for n, f in layers if f is not None):
             os.makedirs(os.path.join(tmp, name))
             for t, frame in enumerate(np.asarray(frames)):
                 if name != "image":

@@ -52,11 +52,8 @@ from hoijax.geometry.camera import novel_view_camera
 from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand import load_hand_model
 from hoijax.hand.model import mano_forward
-from hoijax.render.geometry_images import (
-    hand_geometry_image,
-    object_geometry_image,
-    reference_depth,
-)
+from hoijax.render.geometry_images import (hand_geometry_image, object_geometry_image,
+                                           reference_depth)
 from hoijax.render.rasterize import pad_faces, rasterize
 from hoijax.render.sphere_trace import render_sdf_hard
 from hoijax.runtime import enable_compilation_cache

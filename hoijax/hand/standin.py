@@ -38,20 +38,9 @@ from hoijax.hand import anatomy, poses, standin_shape
 from hoijax.hand.io import model_from_arrays
 from hoijax.hand.model import MANO_PARENTS, ManoModel
 from hoijax.hand.poses import pca_basis, sample_natural_poses
-from hoijax.hand.standin_shape import (
-    FINGER_ORDER,
-    FINGERS,
-    LOCAL_TO_MANO,
-    TIP_ORDER,
-    build_mesh,
-    finger_points,
-    local_joints,
-    sdf_by_label,
-    sdf_gradient,
-    to_local,
-    to_mano,
-    unit,
-)
+from hoijax.hand.standin_shape import (FINGER_ORDER, FINGERS, LOCAL_TO_MANO, TIP_ORDER, build_mesh,
+                                       finger_points, local_joints, sdf_by_label, sdf_gradient,
+                                       to_local, to_mano, unit)
 
 # ----------------------------------------------------------------------------------------
 # 3. The rig.

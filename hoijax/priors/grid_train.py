@@ -27,15 +27,8 @@ import ml_collections
 import numpy as np
 import optax
 
-from hoijax.checks import (
-    FRACTION,
-    NON_NEGATIVE,
-    NON_NEGATIVE_INT,
-    POSITIVE_INT,
-    check_fields,
-    int_at_least,
-    one_of,
-)
+from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, check_fields,
+                           int_at_least, one_of)
 from hoijax.data.grid_data import MANIFEST, load_grid_data, write_grid_data
 from hoijax.diffusion.schedules import make_schedule, q_sample
 from hoijax.interaction.hand_field import NUM_FIELD_JOINTS

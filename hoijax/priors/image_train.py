@@ -17,15 +17,8 @@ import numpy as np
 import optax
 
 from hoijax import parallel
-from hoijax.checks import (
-    FRACTION,
-    NON_NEGATIVE,
-    NON_NEGATIVE_INT,
-    POSITIVE_INT,
-    check_fields,
-    int_at_least,
-    one_of,
-)
+from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, check_fields,
+                           int_at_least, one_of)
 from hoijax.data.prior_data import load_prior_data, write_prior_data
 from hoijax.diffusion.loss import denoising_loss
 from hoijax.diffusion.sampler import ddim_sample

@@ -24,16 +24,8 @@ import numpy as np
 import optax
 
 from hoijax import parallel
-from hoijax.checks import (
-    FRACTION,
-    NON_NEGATIVE,
-    NON_NEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    check_fields,
-    int_at_least,
-    one_of,
-)
+from hoijax.checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT,
+                           check_fields, int_at_least, one_of)
 from hoijax.data.interhand import as_training_data
 from hoijax.data.synthetic import two_hands
 from hoijax.data.synthetic.two_hands import mirror_hands

@@ -8,6 +8,7 @@ whole image.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -63,10 +64,39 @@ def _probe(path: str) -> dict:
     return dict(duration=seconds, fps=float(fps[1]) if fps else 0.0, size=(width, height))
 
 
-def decode_video(path: str, max_frames: int = MAX_DECODED, max_side: int = MAX_SIDE):
-    """-> (frames list of (H,W,3) uint8, note, scale): every frame, or `max_frames` spread
-    over the clip when it has more (the note says so); rotation metadata applied by ffmpeg;
-    the longer side scaled down to `max_side` (scale: decoded / displayed width)."""
+@dataclasses.dataclass
+class Frames:
+    """The kept frames of an input, and what they were taken from."""
+
+    frames: np.ndarray  # (N,H,W,3) uint8
+    indices: np.ndarray  # (N,) int: their indices among the input's frames
+    count: int  # the input's frames (decoded frames of a video)
+    note: str = ""  # what the decoding changed (subsampled, scaled), or ""
+    scale: float = 1.0  # the frames' width over the input's (< 1: a video decoded smaller)
+
+
+def _load_kept(paths: list, keep, source: str):
+    """(frames, indices) of the `keep` frames spread over image files (all when None),
+    after checking from the files' headers that every image has one size."""
+    sizes = set()
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                sizes.add(im.size)
+        except (OSError, ValueError) as e:
+            raise VideoError(f"{path}: not a readable image ({e})") from None
+    if len(sizes) > 1:
+        raise VideoError(f"{source}: the images differ in size ({sorted(sizes)[:3]})")
+    indices = kept_indices(len(paths), keep) if keep else np.arange(len(paths))
+    return np.stack([_read_image(paths[i]) for i in indices]), indices
+
+
+def decode_video(path: str, keep=None, max_frames: int = MAX_DECODED,
+                 max_side: int = MAX_SIDE) -> Frames:
+    """Every frame, or `max_frames` spread over the clip when it has more (the note says
+    so); rotation metadata applied by ffmpeg; the longer side scaled down to `max_side`
+    (scale: decoded / displayed width). Only the `keep` frames spread over the decoded
+    ones are read back (all when None)."""
     info = _probe(path)
     filters = [f"scale='if(gt(iw,ih),min({max_side},iw),-2)':"
                f"'if(gt(iw,ih),-2,min({max_side},ih))'"]
@@ -84,32 +114,26 @@ def decode_video(path: str, max_frames: int = MAX_DECODED, max_side: int = MAX_S
         names = sorted(os.listdir(tmp))
         if result.returncode or not names:
             raise VideoError(f"{path}: no frames decoded ({result.stderr.strip()[-200:]})")
-        frames = [_read_image(os.path.join(tmp, n)) for n in names]
+        frames, indices = _load_kept([os.path.join(tmp, n) for n in names], keep, path)
     width = info["size"][0]
-    scale = frames[0].shape[1] / width if width else 1.0
+    scale = frames.shape[2] / width if width else 1.0
     if abs(scale - 1) > 1e-6:
-        note += (f"{'; ' if note else f'{path}: '}decoded at {frames[0].shape[1]}x"
-                 f"{frames[0].shape[0]} (boxes, masks and keypoints stay in the video's "
+        note += (f"{'; ' if note else f'{path}: '}decoded at {frames.shape[2]}x"
+                 f"{frames.shape[1]} (boxes, masks and keypoints stay in the video's "
                  f"{info['size'][0]}x{info['size'][1]} pixels)")
-    return frames, note, scale
+    return Frames(frames, indices, len(names), note, scale)
 
 
-def read_frames(path: str):
-    """A video file, a folder of images (sorted by name) or one image -> (frames
-    (N,H,W,3) uint8, note, scale (the frames' width over the input's: < 1 for a video
-    decoded smaller)). Frames of a folder must share one size."""
+def read_frames(path: str, keep=None) -> Frames:
+    """A video file, a folder of images (sorted by name) or one image: `Frames` holding
+    the `keep` frames spread over it (all when None). Images must share one size."""
     if not os.path.exists(path):
         raise VideoError(f"{path}: no such file or folder")
-    if os.path.isdir(path):
-        frames, note, scale = [_read_image(p) for p in _image_files(path)], "", 1.0
-    elif path.lower().endswith(IMAGE_SUFFIXES):
-        frames, note, scale = [_read_image(path)], "", 1.0
-    else:
-        frames, note, scale = decode_video(path)
-    sizes = {f.shape for f in frames}
-    if len(sizes) > 1:
-        raise VideoError(f"{path}: the images differ in size ({sorted(sizes)[:3]})")
-    return np.stack(frames), note, scale
+    if os.path.isdir(path) or path.lower().endswith(IMAGE_SUFFIXES):
+        paths = _image_files(path) if os.path.isdir(path) else [path]
+        frames, indices = _load_kept(paths, keep, path)
+        return Frames(frames, indices, len(paths))
+    return decode_video(path, keep)
 
 
 def kept_indices(count: int, num: int) -> np.ndarray:
@@ -128,12 +152,13 @@ def default_intrinsics(height: int, width: int, fov_deg: float = 65.0) -> np.nda
 
 
 def square_box(boxes, margin: float = 1.25) -> tuple:
-    """The square (x0, y0, x1, y1) around the union of boxes, `margin` times its longer
-    side (it may reach outside the image: the crop pads black)."""
+    """The square (x0, y0, x1, y1), in whole pixels, around the union of boxes, `margin`
+    times its longer side (it may reach outside the image: the crop pads black)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     lo, hi = boxes[:, :2].min(0), boxes[:, 2:].max(0)
-    centre, side = (lo + hi) / 2, margin * float(np.max(hi - lo))
-    return (*(centre - side / 2), *(centre + side / 2))
+    side = max(1, int(round(margin * float(np.max(hi - lo)))))
+    x0, y0 = (int(round(v)) for v in (lo + hi) / 2 - side / 2)
+    return (x0, y0, x0 + side, y0 + side)
 
 
 def crop(image: np.ndarray, box, size: int, resample=Image.BILINEAR) -> np.ndarray:
@@ -142,14 +167,18 @@ def crop(image: np.ndarray, box, size: int, resample=Image.BILINEAR) -> np.ndarr
     return np.asarray(Image.fromarray(image).crop(box).resize((size, size), resample))
 
 
+def crop_points(points: np.ndarray, box, size: int) -> np.ndarray:
+    """(...,2) pixel coordinates of the frame -> of its crop `box` resized to `size` (the
+    project's pixel-centre convention: u' = s (u + 1/2 - x0) - 1/2, s = size / side)."""
+    x0, y0, x1, _ = (int(round(v)) for v in box)
+    return (size / (x1 - x0)) * (np.asarray(points, np.float64) + 0.5 - [x0, y0]) - 0.5
+
+
 def crop_intrinsics(K: np.ndarray, box, size: int) -> np.ndarray:
-    """K of the crop `box` resized to `size` (the project's pixel-centre convention:
-    u' = s (u + 1/2 - x0) - 1/2, s = size / box side)."""
-    x0, y0 = (int(round(v)) for v in box[:2])
-    s = size / int(round(box[2] - box[0]))
+    """K of the crop `box` resized to `size` (focal scaled, principal point by
+    `crop_points`)."""
+    x0, _, x1, _ = (int(round(v)) for v in box)
     out = np.array(K, np.float64)
-    out[0, 0] *= s
-    out[1, 1] *= s
-    out[0, 2] = s * (K[0, 2] + 0.5 - x0) - 0.5
-    out[1, 2] = s * (K[1, 2] + 0.5 - y0) - 0.5
+    out[:2, :2] *= size / (x1 - x0)
+    out[:2, 2] = crop_points(out[:2, 2], box, size)
     return out

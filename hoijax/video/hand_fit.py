@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from hoijax.geometry.camera import project
 from hoijax.geometry.rotations import axis_angle_to_matrix
 from hoijax.hand.model import OPENPOSE_ORDER, ManoModel, mano_forward
 from hoijax.optimize import optimizer_scan
@@ -42,30 +43,28 @@ def keypoint_joints(model: ManoModel, rot, trans, pca, betas):
     return jnp.einsum("...ij,...kj->...ki", R, joints) + trans[..., None, :]
 
 
-def project(K, points):
-    """(...,3,3) pinhole intrinsics, (...,N,3) camera points -> (...,N,2) pixels."""
-    uvw = jnp.einsum("...ij,...nj->...ni", K, points)
-    return uvw[..., :2] / jnp.maximum(uvw[..., 2:], 1e-4)
-
-
 def geman_mcclure(residual_sq, rho):
     return rho ** 2 * residual_sq / (residual_sq + rho ** 2)
 
 
-def reprojection(model, K, keypoints, confidence, scale, rho, rot, trans, pca, betas):
-    """(T,) robust reprojection energy of each frame."""
-    uv = project(K, keypoint_joints(model, rot, trans, pca, betas))
+def frame_reprojection(joints, K, keypoints, confidence, scale, rho):
+    """(T,) robust reprojection energy of each frame's camera-frame joints (T,21,3)."""
+    uv, _ = project(joints, K)
     r2 = jnp.sum((uv - keypoints) ** 2, -1) / scale[:, None] ** 2
     return jnp.sum(confidence * geman_mcclure(r2, rho), -1)
+
+
+def reprojection(model, K, keypoints, confidence, scale, rho, rot, trans, pca, betas):
+    """(T,) `frame_reprojection` of the hand (rot, trans, pca, betas)."""
+    joints = keypoint_joints(model, rot, trans, pca, betas)
+    return frame_reprojection(joints, K, keypoints, confidence, scale, rho)
 
 
 def energy(params, model, K, keypoints, confidence, scale, weights):
     rho, w_pose, w_shape, w_smooth, w_steady, length = weights
     rot, trans, pca, betas = params["rot"], params["trans"], params["pca"], params["betas"]
     joints = keypoint_joints(model, rot, trans, pca, betas)
-    uv = project(K, joints)
-    r2 = jnp.sum((uv - keypoints) ** 2, -1) / scale[:, None] ** 2
-    data = jnp.sum(confidence * geman_mcclure(r2, rho))
+    data = jnp.sum(frame_reprojection(joints, K, keypoints, confidence, scale, rho))
     smooth = jnp.sum((joints[1:] - joints[:-1]) ** 2) / length ** 2
     steady = jnp.sum((pca[1:] - pca[:-1]) ** 2)
     return (data + w_pose * jnp.sum(pca ** 2) + w_shape * jnp.sum(betas ** 2)
@@ -169,7 +168,7 @@ def fit_hand(model: ManoModel, K, keypoints, confidence, *, steps=1000, lr=0.03,
 def _readout(model, K, keypoints, confidence, params) -> dict:
     joints = keypoint_joints(model, params["rot"], params["trans"], params["pca"],
                              params["betas"])
-    uv = project(K, joints)
+    uv, _ = project(joints, K)
     dist = jnp.linalg.norm(uv - keypoints, axis=-1)
     sure = confidence > 0.5
     error = jnp.sum(dist * sure, -1) / jnp.maximum(jnp.sum(sure, -1), 1)

@@ -69,16 +69,16 @@ def bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """(H,W,C) image sampled at (N,2) continuous (x, y) pixel-centre coordinates ->
     (N,C) float32; zero outside the image."""
     h, w = image.shape[:2]
-    padded = np.pad(image, ((1, 1), (1, 1), (0, 0)))  # a zero border outside the image
-    x0, y0 = np.floor(xy[:, 0]), np.floor(xy[:, 1])
+    x0, y0 = np.floor(xy[:, 0]).astype(int), np.floor(xy[:, 1]).astype(int)
     fx, fy = (xy[:, 0] - x0)[:, None], (xy[:, 1] - y0)[:, None]
-    xa = np.clip(x0 + 1, 0, w + 1).astype(int)
-    xb = np.clip(x0 + 2, 0, w + 1).astype(int)
-    ya = np.clip(y0 + 1, 0, h + 1).astype(int)
-    yb = np.clip(y0 + 2, 0, h + 1).astype(int)
-    top = (1 - fx) * padded[ya, xa] + fx * padded[ya, xb]
-    bottom = (1 - fx) * padded[yb, xa] + fx * padded[yb, xb]
-    return ((1 - fy) * top + fy * bottom).astype(np.float32)
+    out = np.zeros((len(xy), image.shape[2]), np.float32)
+    for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
+                           (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        xi, yi = x0 + dx, y0 + dy
+        inside = ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h))[:, None]
+        # Clipped indices read some pixel; `inside` zeroes what lies outside the image.
+        out += weight * inside * image[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
+    return out
 
 
 def roi_from_keypoints(xy: np.ndarray, scale: float = 2.0, shift: float = -0.1) -> Roi:
@@ -179,10 +179,11 @@ def palm_rois(palms) -> list:
     return out
 
 
-def refine(landmarker, image, roi: Roi, steps: int = 2):
-    """Runs the network on roi, then `steps` times on the ROI of its own keypoints, keeping
-    the surest answer: -> (keypoints (21,2), presence, right-hand probability, roi)."""
-    best = (*landmarker(image, roi), roi)
+def refine(landmarker, image, roi: Roi, steps: int = 2, first=None):
+    """Runs the network on roi (unless its answer is given as `first`), then `steps` times
+    on the ROI of its own keypoints, keeping the surest answer: -> (keypoints (21,2),
+    presence, right-hand probability, roi)."""
+    best = (*(first or landmarker(image, roi)), roi)
     for _ in range(steps):
         roi = roi_from_keypoints(best[0])
         answer = (*landmarker(image, roi), roi)
@@ -229,9 +230,9 @@ def search(landmarker, image, box=None, palms=True):
         candidates = [r for b in boxes for r in box_rois(b, (1.2, 2.0), TILE_ANGLES)]
     if palms:
         candidates += palm_proposals(landmarker, image, [] if box is not None else boxes)
-    scored = sorted(((landmarker(image, r)[1], i) for i, r in enumerate(candidates)),
-                    reverse=True)
-    results = [refine(landmarker, image, candidates[i]) for _, i in scored[:3]]
+    answers = [landmarker(image, r) for r in candidates]
+    surest = sorted(range(len(candidates)), key=lambda i: -answers[i][1])[:3]
+    results = [refine(landmarker, image, candidates[i], first=answers[i]) for i in surest]
     return max(results, key=lambda r: r[1])
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import skimage.draw
@@ -20,6 +18,7 @@ from PIL import Image
 
 from hoijax import cli, viz
 from hoijax.data.clip import save_clip
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand.model import mano_forward
 from hoijax.video import frames as F
 from hoijax.video import masks as M
@@ -96,14 +95,6 @@ def mask_box(mask: np.ndarray):
     return None if len(xs) == 0 else (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
 
 
-def to_crop(points, box, size):
-    """Pixel coordinates of the input frame -> of the crop `box` resized to `size`."""
-    s = size / int(round(box[2] - box[0]))
-    x0, y0 = int(round(box[0])), int(round(box[1]))
-    return np.stack([s * (points[..., 0] + 0.5 - x0) - 0.5,
-                     s * (points[..., 1] + 0.5 - y0) - 0.5], -1)
-
-
 def seed_box(r: Request):
     """Where the first search looks: the hand box, else twice the object box (a held
     object's hand is beside it), else nowhere in particular (the whole frame)."""
@@ -142,8 +133,7 @@ def crop_box_of(keypoints, presence, object_masks, object_box):
 def hand_masks(model, fit, K, size):
     """(T,size,size) bool: the fitted hand's silhouette in each frame."""
     verts = np.asarray(mano_forward(model, fit["hA"], fit["betas"]).vertices)  # hand frame
-    rotation, translation = fit["cTh"][:, :3, :3], fit["cTh"][:, :3, 3]
-    verts_c = np.einsum("tij,tvj->tvi", rotation, verts) + translation[:, None]
+    verts_c = apply_to_points(np.asarray(fit["cTh"], np.float64), verts)
     faces = np.asarray(model.faces)
     return np.stack([M.silhouette(v, faces, k, size) for v, k in zip(verts_c, K)])
 
@@ -168,14 +158,11 @@ def preview(images, hand, objects, keypoints, fitted, titles, size=256) -> np.nd
     """The kept frames with `overlay`, at least `size` pixels wide each, titled."""
     scale = max(1, -(-size // images.shape[1]))
     up = lambda a: np.repeat(np.repeat(a, scale, 1), scale, 2)  # noqa: E731
-    images, hand = up(images), up(hand)
-    objects = None if objects is None else up(objects)
+    objects = [None] * len(images) if objects is None else up(objects)
     keypoints, fitted = (keypoints + 0.5) * scale - 0.5, (fitted + 0.5) * scale - 0.5
-    cells = [(title, overlay(im, h, None if objects is None else o, k, f))
-             for title, im, h, o, k, f in zip(titles, images, hand,
-                                              objects if objects is not None else hand,
-                                              keypoints, fitted)]
-    return viz.titled_grid(cells, per_row=min(4, len(cells)), size=images.shape[1])
+    cells = [(title, overlay(*frame)) for title, *frame in
+             zip(titles, up(images), up(hand), objects, keypoints, fitted)]
+    return viz.titled_grid(cells, per_row=min(4, len(cells)), size=images.shape[1] * scale)
 
 
 def scaled(box, scale):
@@ -190,25 +177,25 @@ def read_input(r: Request, log):
     check_request(r)
     if os.path.exists(r.out):
         raise F.VideoError(f"--out={r.out}: already exists; remove it or choose another")
-    frames, note, scale = F.read_frames(r.video)
-    if note:
-        log(note)
-    shape = (round(frames.shape[1] / scale), round(frames.shape[2] / scale))  # the input's
+    decoded = F.read_frames(r.video, r.num_frames)
+    kept, indices, scale = decoded.frames, decoded.indices, decoded.scale
+    if decoded.note:
+        log(decoded.note)
+    shape = (round(kept.shape[1] / scale), round(kept.shape[2] / scale))  # the input's
     for flag, box in (("--object_box", r.object_box), ("--hand_box", r.hand_box)):
         check_box_in_frame(flag, box, shape)
     r = dataclasses.replace(r, object_box=scaled(r.object_box, scale),
                             hand_box=scaled(r.hand_box, scale))
-    paths = M.read_mask_folder(r.object_masks, len(frames), shape) if r.object_masks else None
-    indices = F.kept_indices(len(frames), r.num_frames)
     objects = None
-    if paths is not None:
-        objects = np.stack([M.load_mask(paths[i], frames.shape[1:3]) for i in indices])
+    if r.object_masks:
+        paths = M.read_mask_folder(r.object_masks, decoded.count, shape)
+        objects = np.stack([M.load_mask(paths[i], kept.shape[1:3]) for i in indices])
         empty = [int(indices[t]) for t in range(len(objects)) if not objects[t].any()]
         if empty:
             raise F.VideoError(f"--object_masks={r.object_masks}: empty masks for input "
                                f"frames {empty}")
-    log(f"{len(frames)} frames of {shape[1]}x{shape[0]}; keeping {len(indices)}")
-    return r, frames[indices], indices, objects, scale
+    log(f"{decoded.count} frames of {shape[1]}x{shape[0]}; keeping {len(indices)}")
+    return r, kept, indices, objects, scale
 
 
 def fit_clip(r: Request, model, kept, keypoints, presence, objects, object_box, log):
@@ -217,7 +204,7 @@ def fit_clip(r: Request, model, kept, keypoints, presence, objects, object_box, 
     images = np.stack([F.crop(im, box, r.size) for im in kept])
     K0 = F.default_intrinsics(*kept.shape[1:3], r.fov_deg)
     K = np.tile(F.crop_intrinsics(K0, box, r.size), (len(kept), 1, 1))
-    points = to_crop(keypoints, box, r.size)
+    points = F.crop_points(keypoints, box, r.size)
     confidence = np.repeat(presence[:, None], 21, 1) * (presence[:, None] >= MIN_PRESENCE)
     fit = fit_hand(model, K, points, confidence)
     log(f"hand fitted: {np.mean(fit['error_px']):.1f} px mean keypoint error at "
@@ -251,29 +238,6 @@ def extras(record, picture) -> dict:
             "preview.png": lambda path: Image.fromarray(picture).save(path)}
 
 
-def write_hands_only(path, clip, record, picture) -> None:
-    """The hand part of a clip (image/, hand_mask/, cameras_hoi.npz, hands.npz, the
-    keypoints and the preview), written through a temporary folder."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".hands-", dir=parent)
-    try:
-        for name, layer in (("image", clip["images"]),
-                            ("hand_mask", clip["hand"].astype(np.uint8) * 255)):
-            os.makedirs(os.path.join(tmp, name))
-            for t, frame in enumerate(layer):
-                Image.fromarray(frame).save(os.path.join(tmp, name, f"{t:06d}.png"))
-        fit = clip["fit"]
-        np.savez(os.path.join(tmp, "cameras_hoi.npz"), cTw=fit["cTh"], K_pix=clip["K"])
-        np.savez(os.path.join(tmp, "hands.npz"), hA=fit["hA"], beta=fit["betas"])
-        for name, write in extras(record, picture).items():
-            write(os.path.join(tmp, name))
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def preprocess(r: Request, model, landmarker=None, log=print) -> dict:
     """Runs every stage and writes r.out; returns a summary (frames, side, fit error).
     model: a ManoModel, or a function returning one (called once the inputs have passed
@@ -296,13 +260,9 @@ def preprocess(r: Request, model, landmarker=None, log=print) -> dict:
               for i, p, e in zip(indices, presence, clip["fit"]["error_px"])]
     picture = preview(clip["images"], clip["hand"], clip["obj"], clip["points"], fitted,
                       titles)
-    if r.hands_only:
-        write_hands_only(r.out, clip, record, picture)
-    else:
-        save_clip(r.out, obj_mask=clip["obj"], hand_mask=clip["hand"], cTh=clip["fit"]["cTh"],
-                  K=clip["K"], hA=clip["fit"]["hA"], beta=clip["fit"]["betas"],
-                  images=clip["images"], category=r.category,
-                  extras=extras(record, picture))
+    save_clip(r.out, obj_mask=clip["obj"], hand_mask=clip["hand"], cTh=clip["fit"]["cTh"],
+              K=clip["K"], hA=clip["fit"]["hA"], beta=clip["fit"]["betas"],
+              images=clip["images"], category=r.category, extras=extras(record, picture))
     log(f"wrote {r.out} ({len(kept)} frames, {side} hand; preview {r.out}/preview.png)")
     return dict(frames=[int(i) for i in indices], side=side, missing=missing,
                 error_px=float(np.mean(clip["fit"]["error_px"])))

@@ -3,15 +3,8 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from hoijax.eval.metrics import (
-    chamfer_mm,
-    evaluate_reconstruction,
-    fscore,
-    icp_with_scale,
-    object_metrics,
-    sample_surface,
-    umeyama,
-)
+from hoijax.eval.metrics import (chamfer_mm, evaluate_reconstruction, fscore, icp_with_scale,
+                                 object_metrics, sample_surface, umeyama)
 
 
 def _grid(spacing=0.01, n=10):

@@ -3,13 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hoijax.recon.losses import (
-    eikonal_loss,
-    hand_prior_loss,
-    hTo_offset_penalty,
-    mask_losses,
-    temporal_smoothness,
-)
+from hoijax.recon.losses import (eikonal_loss, hand_prior_loss, hTo_offset_penalty, mask_losses,
+                                 temporal_smoothness)
 from hoijax.render.compose import compose_layers
 
 

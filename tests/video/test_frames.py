@@ -36,7 +36,8 @@ def marked_frames(n=5, h=48, w=64):
 
 
 def test_video_decodes_every_frame(tmp_path):
-    frames, note, scale = F.read_frames(write_video(tmp_path / "v.mp4", marked_frames()))
+    decoded = F.read_frames(write_video(tmp_path / "v.mp4", marked_frames()))
+    frames, note, scale = decoded.frames, decoded.note, decoded.scale
     assert frames.shape == (5, 48, 64, 3) and note == "" and scale == 1.0
     assert np.all(frames[:, :12, :16] > 200)
     np.testing.assert_allclose(frames[:, -2, 30, 0], 20 * np.arange(5), atol=6)
@@ -45,8 +46,8 @@ def test_video_decodes_every_frame(tmp_path):
 def test_rotation_metadata_is_applied(tmp_path):
     """A 90 degree display rotation (counter-clockwise) turns the landscape frames into
     portrait ones with the top-left block at the bottom left."""
-    frames, _, scale = F.read_frames(write_video(tmp_path / "v.mp4", marked_frames(),
-                                                 rotation=90))
+    decoded = F.read_frames(write_video(tmp_path / "v.mp4", marked_frames(), rotation=90))
+    frames, scale = decoded.frames, decoded.scale
     assert frames.shape == (5, 64, 48, 3) and scale == 1.0
     assert np.all(frames[:, -12:, :12] > 200) and np.all(frames[:, :12, :12] < 60)
 
@@ -54,22 +55,23 @@ def test_rotation_metadata_is_applied(tmp_path):
 def test_a_long_video_is_subsampled_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(F, "MAX_DECODED", 4)
     path = write_video(tmp_path / "v.mp4", marked_frames(12))
-    frames, note, _ = F.decode_video(path, max_frames=4)
-    assert len(frames) == 4 and "4 decoded" in note
+    decoded = F.decode_video(path, max_frames=4)
+    assert len(decoded.frames) == 4 and "4 decoded" in decoded.note
 
 
 def test_a_large_video_is_decoded_smaller_with_its_scale(tmp_path):
     path = write_video(tmp_path / "v.mp4", marked_frames(2, 48, 64), rotation=90)
-    frames, note, scale = F.decode_video(path, max_side=32)
+    decoded = F.decode_video(path, max_side=32)
+    frames, note, scale = decoded.frames, decoded.note, decoded.scale
     assert frames[0].shape == (32, 24, 3) and scale == 0.5 and "48x64" in note
 
 
 def test_folder_and_single_image(tmp_path):
     for t, frame in enumerate(marked_frames(3)):
         Image.fromarray(frame).save(tmp_path / f"{t:03d}.png")
-    frames, _, _ = F.read_frames(str(tmp_path))
+    frames = F.read_frames(str(tmp_path)).frames
     assert frames.shape == (3, 48, 64, 3)
-    one, _, _ = F.read_frames(str(tmp_path / "001.png"))
+    one = F.read_frames(str(tmp_path / "001.png")).frames
     assert one.shape == (1, 48, 64, 3)
 
 

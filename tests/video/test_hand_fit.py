@@ -2,6 +2,7 @@
 import jax.numpy as jnp
 import numpy as np
 
+from hoijax.geometry.camera import project
 from hoijax.hand import load_hand_model
 from hoijax.video import hand_fit as F
 
@@ -21,7 +22,7 @@ def test_fit_recovers_a_known_hand():
     K = np.tile(np.array([[500, 0, 320], [0, 500, 240], [0, 0, 1]], np.float32), (T, 1, 1))
     joints = np.asarray(F.keypoint_joints(model, jnp.asarray(rot), jnp.asarray(trans),
                                           jnp.asarray(pca), jnp.zeros(10)))
-    uv = np.asarray(F.project(jnp.asarray(K), jnp.asarray(joints)))
+    uv = np.asarray(project(jnp.asarray(joints), jnp.asarray(K))[0])
     fit = F.fit_hand(model, K, uv + rng.normal(0, 2.0, uv.shape), np.ones((T, 21)))
     assert np.all(fit["error_px"] < 4.0), fit["error_px"]
     true_rel, fit_rel = joints - joints[:, :1], fit["joints"] - fit["joints"][:, :1]

@@ -4,6 +4,7 @@ true joints)."""
 import numpy as np
 import pytest
 
+from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand.model import OPENPOSE_ORDER, mano_forward
 from hoijax.video import keypoints as KP
 
@@ -57,9 +58,7 @@ def projected_joints(clip):
     """(T,21,2) the true joints of a synthetic clip in its frames (keypoint order)."""
     gt = clip.gt
     joints = np.asarray(mano_forward(clip_model(), gt["hA"], gt["beta"]).joints)
-    joints_c = np.einsum("tij,tkj->tki", gt["cTh"][:, :3, :3], joints) + \
-        gt["cTh"][:, None, :3, 3]
-    uvw = np.einsum("tij,tkj->tki", clip.K, joints_c)
+    uvw = np.einsum("tij,tkj->tki", clip.K, apply_to_points(gt["cTh"], joints))
     return (uvw[..., :2] / uvw[..., 2:])[:, list(OPENPOSE_ORDER)]
 
 

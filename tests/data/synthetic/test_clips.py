@@ -5,23 +5,11 @@ import numpy as np
 import pytest
 
 from hoijax.data.clip import load_clip, save_clip
-from hoijax.data.synthetic.clips import (
-    MAX_GAP,
-    MAX_PENETRATION,
-    ClipSpec,
-    TrackerNoise,
-    corrupt_estimates,
-    generate_clip,
-    grasp_object,
-    hand_object_distances,
-    plan_clips,
-)
-from hoijax.data.synthetic.objects import (
-    CATEGORIES,
-    HOI4D_CATEGORIES,
-    NEW_CATEGORIES,
-    sample_params,
-)
+from hoijax.data.synthetic.clips import (MAX_GAP, MAX_PENETRATION, ClipSpec, TrackerNoise,
+                                         corrupt_estimates, generate_clip, grasp_object,
+                                         hand_object_distances, plan_clips)
+from hoijax.data.synthetic.objects import (CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES,
+                                           sample_params)
 from hoijax.data.synthetic.split import benchmark_clips, generalisation_clips, held_out_seeds
 
 

@@ -2,17 +2,9 @@
 import numpy as np
 import pytest
 
-from hoijax.data.synthetic.objects import (
-    CATEGORIES,
-    HOI4D_CATEGORIES,
-    NEW_CATEGORIES,
-    canonical_category,
-    clip_name,
-    object_bounds,
-    object_mesh,
-    object_sdf,
-    sample_params,
-)
+from hoijax.data.synthetic.objects import (CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES,
+                                           canonical_category, clip_name, object_bounds,
+                                           object_mesh, object_sdf, sample_params)
 
 # Realistic overall sizes (largest extent, metres) per category.
 SIZE_RANGE = {"mug": (0.09, 0.17), "bottle": (0.16, 0.24), "kettle": (0.17, 0.30),
