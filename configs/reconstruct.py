@@ -10,13 +10,17 @@ Variants (`configs/reconstruct.py:NAME`, several joined by commas apply in order
   grid       G-HOP's 3D interaction-grid prior alone (SDS in 3D, no novel views);
   image      DiffHOI's 2D geometry-image prior alone (SDS from novel views);
   no_prior   both SDS weights 0;
+  parts      + every grasping part of the hand within reach touches the object (part_contact);
+  carve      + space that a frame sees as surely background is empty (carve);
+  fill       parts and carve together;
   text_only  the prior(s) see no hand (an empty hand condition);
   hand_only  the prior(s) get the null prompt;
   init       no optimisation: the initial (mask-fitted) sphere, the floor a fit must beat;
   tiny       a few steps at 32x32 with the 2D prior, for smoke tests;
   bench      the published benchmark (below);
   bench_ablation  the published ablation of the prior's condition (below);
-  bench_priors    the 12-clip split with the 2D prior, the 3D prior, both and none.
+  bench_priors    the 12-clip split with the 2D prior, the 3D prior, both and none;
+  bench_unseen    the unseen-shape split (shapes outside every category, null prompt).
 
 bench: the 12-clip synthetic split (`hoijax.data.synthetic.split`: seeds 0 and 1 of
 the six categories, 8 frames, 128x128), variants init / full / no_prior at the default
@@ -68,6 +72,8 @@ def base_config():
     config.frames_per_step = 2  # frames rendered per step
     config.rays_per_frame = 512  # object rays (random pixels) per frame and step
     config.eikonal_points = 512  # points per frame and step where the eikonal is taken
+    config.contact_reach = 0.02  # m: a grasping hand part this close should touch (part_contact)
+    config.carve_points = 1024  # bounding-sphere points per step checked by `carve`
     config.log_every = 25  # steps between progress-bar / loss-history updates
     config.checkpoint_every = 100  # steps between Orbax checkpoints (OUT/fit)
     config.prior = ""  # prior folder (python -m hoijax.train_prior writes one); empty: the
@@ -111,6 +117,8 @@ def base_config():
     config.loss.ray_hit = 1.0  # object-mask rays meet the surface: hinge on min SDF (cm)
     config.loss.contact = 1.0  # the object touches the hand: squared gap (cm^2)
     config.loss.penetration = 0.1  # hand vertices inside the object: sum of depth^2 (cm^2)
+    config.loss.part_contact = 0.0  # each grasping part within reach touches (cm^2)
+    config.loss.carve = 0.0  # space seen as surely background is empty (depth inside, cm)
     # Both priors by default: on the 12-clip benchmark (the default 200 steps) the 2D and
     # the 3D prior together scored F@5 0.58 / F@10 0.81, the 3D prior alone 0.55 / 0.78,
     # the 2D prior alone 0.51 / 0.73 (experiments/results/benchmark_priors.md); `grid` /
@@ -144,12 +152,14 @@ def base_config():
     return config
 
 
-def _bench(config, variants, clips, results):
+def _bench(config, variants, clips, results, split="benchmark", out="runs/benchmark"):
     config.bench = ml_collections.ConfigDict()  # read by experiments/benchmark.py only
     config.bench.variants = variants  # variants of this file, comma-separated
-    config.bench.clips = clips  # benchmark clip names (CATEGORY_SEED), comma-separated
+    config.bench.split = split  # hoijax.data.synthetic.split.SPLITS: benchmark, unseen, ...
+    config.bench.clips = clips  # clip names of the split (CATEGORY_SEED), comma-separated;
+    #                             empty: all of them
     config.bench.group = 6  # clips fitted together (0: all of a variant at once)
-    config.bench.out = "runs/benchmark"  # working folder: clips, fits, outputs
+    config.bench.out = out  # working folder: clips, fits, outputs
     config.bench.results = results  # table path without extension (.json and .md)
 
 
@@ -186,12 +196,23 @@ def _no_prior(config):
     config.loss.sds, config.loss.sds_grid = 0.0, 0.0
 
 
+def _parts(config):
+    config.loss.part_contact = 1.0
+
+
+def _carve(config):
+    config.loss.carve = 1.0
+
+
 VARIANTS = {
     "full": lambda c: None,
     "image": _image,
     "grid": _grid,
     "both": _both,
     "no_prior": _no_prior,
+    "parts": _parts,
+    "carve": _carve,
+    "fill": lambda c: (_parts(c), _carve(c)),
     "text_only": lambda c: setattr(c.sds, "condition", "text_only"),
     "hand_only": lambda c: setattr(c.sds, "condition", "hand_only"),
     "init": lambda c: setattr(c, "num_steps", 0),
@@ -202,6 +223,8 @@ VARIANTS = {
                                      "experiments/results/benchmark_priors"),
     "bench_ablation": lambda c: _bench(c, "full,no_prior,text_only,hand_only", BENCH_CLIPS,
                                        "experiments/results/benchmark_ablations_both"),
+    "bench_unseen": lambda c: _bench(c, "full", "", "experiments/results/benchmark_unseen",
+                                     split="unseen", out="runs/bench_unseen"),
 }
 
 

@@ -100,16 +100,19 @@ def variant_configs(config_flag, names):
     return out
 
 
-def benchmark_clip_names(selected) -> list:
-    """[(name, category, seed)] of the requested benchmark clips (all when empty), checked."""
+def benchmark_clip_names(selected, split: str = "benchmark") -> list:
+    """[(name, category, seed)] of the requested clips of a split of
+    `hoijax.data.synthetic.split.SPLITS` (all when `selected` is empty), checked."""
     from hoijax.data.synthetic.objects import clip_name
-    from hoijax.data.synthetic.split import benchmark_clips
-    clips = [(clip_name(c, s), c, s) for c, s in benchmark_clips()]
+    from hoijax.data.synthetic.split import SPLITS
+    if split not in SPLITS:
+        raise app.UsageError(f"split {split!r}: choose from {', '.join(SPLITS)}")
+    clips = [(clip_name(c, s), c, s) for c, s in SPLITS[split]()]
     if selected:
         known = {name for name, _, _ in clips}
         unknown = [n for n in selected if n not in known]
         if unknown:
-            raise app.UsageError(f"clips: {', '.join(unknown)} not in the benchmark split "
+            raise app.UsageError(f"clips: {', '.join(unknown)} not in the {split} split "
                                  f"({', '.join(sorted(known))})")
         clips = [c for c in clips if c[0] in selected]
     return clips

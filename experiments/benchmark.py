@@ -108,7 +108,7 @@ def main(argv):
             check_config(config)
         except ValueError as e:
             raise app.UsageError(f"variant {name}: {e}") from None
-    names = benchmark_clip_names(_split(bench.clips))
+    names = benchmark_clip_names(_split(bench.clips), bench.get("split", "benchmark"))
     enable_compilation_cache()
     logging.set_verbosity(logging.WARNING)
     model = load_hand_model("right")

@@ -37,12 +37,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hoijax.data.synthetic.grasp import contact_parts, palm_vertices
 from hoijax.diffusion.sampler import guided_prediction
 from hoijax.diffusion.schedules import q_sample
 from hoijax.diffusion.sds import denoised_target, timestep_weight
 from hoijax.geometry.rotations import (matrix_to_axis_angle, matrix_to_rot6d, random_rotation,
                                        rot6d_to_matrix)
+from hoijax.hand.anatomy import contact_regions
 from hoijax.hand.model import ManoModel, mano_forward
 from hoijax.hand.proxy import rest_joints, skeleton
 from hoijax.interaction import volume as V
@@ -96,10 +96,8 @@ class GraspSetup:
 
 
 def hand_contact_parts(model: ManoModel) -> tuple:
-    """The 6 contact parts' vertex ids: each finger's distal half (thumb, index, middle,
-    ring, pinky) and the palm centre (`hoijax.data.synthetic.grasp`'s definitions)."""
-    return tuple(jnp.asarray(ids, jnp.int32) for ids in
-                 list(contact_parts(model)) + [palm_vertices(model, 24)])
+    """The 6 contact parts' vertex ids (`hoijax.hand.anatomy.contact_regions`) as arrays."""
+    return tuple(jnp.asarray(ids, jnp.int32) for ids in contact_regions(model))
 
 
 def make_setup(prior, model, volume, category=None, betas=None) -> GraspSetup:

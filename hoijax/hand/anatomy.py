@@ -1,7 +1,9 @@
 """Anatomical directions of a MANO-format hand, from its rest joints alone.
 
 These work for the official MANO and the stand-in alike, right or left: the palm's back
-direction, each finger's rest direction, and the axes about which its joints flex.
+direction, each finger's rest direction, the axes about which its joints flex, and the
+regions that touch a held object (each finger's distal half, the palm's centre; from the
+rest mesh and the skinning weights).
 """
 from __future__ import annotations
 
@@ -63,3 +65,30 @@ def flexion_axes(joints21: np.ndarray, side: str) -> np.ndarray:
     lever = joints21[FINGER_TIP["thumb"]] - joints21[thumb[0]]
     axes[thumb[0] - 1] = long_axis if np.cross(long_axis, lever) @ palmar > 0 else -long_axis
     return axes
+
+
+def palm_vertices(model, count: int = 12) -> np.ndarray:
+    """Ids of `count` vertices at the centre of the palm (palm side, skinned by the wrist)."""
+    verts = np.asarray(model.v_template)
+    weights = np.asarray(model.weights)
+    joints = np.asarray(model.J_regressor) @ verts
+    palmar = -back_direction(joints, model.side)
+    centre = joints[[0, 4, 10]].mean(0) * 0.5 + joints[[1, 4, 7, 10]].mean(0) * 0.5
+    side = (verts - centre) @ palmar
+    candidates = np.nonzero((weights[:, 0] > 0.6) & (side > 0.0))[0]
+    order = np.argsort(np.linalg.norm(verts[candidates] - centre, axis=1))
+    return candidates[order[:count]]
+
+
+def contact_parts(model) -> list:
+    """Vertex ids of the distal half of each finger (thumb, index, middle, ring, pinky):
+    the vertices skinned mostly by its last two joints."""
+    weights = np.asarray(model.weights)
+    chains = ((14, 15), (2, 3), (5, 6), (11, 12), (8, 9))
+    return [np.nonzero(weights[:, list(c)].sum(1) > 0.5)[0] for c in chains]
+
+
+def contact_regions(model, palm_count: int = 24) -> tuple:
+    """The 6 contact parts' vertex ids: each finger's distal half (thumb, index, middle,
+    ring, pinky; `contact_parts`) and the palm centre (`palm_vertices`)."""
+    return tuple(list(contact_parts(model)) + [palm_vertices(model, palm_count)])

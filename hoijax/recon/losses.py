@@ -18,10 +18,19 @@ gives the reference weights in brackets below.
   closest hand vertex) and does not swallow it. Masks fix an object's outline, not its
   depth along the camera rays: without this a fit can slide the object away from the
   grasp and still match every mask (docs/design.md section 6).
+- `part_contact_loss`: every part of the hand that grasps (each finger's distal half, the
+  palm's centre; `hoijax.hand.anatomy.contact_regions`) and that the track puts within
+  reach of the surface touches it (the attraction over contact-prone parts of ObMan and
+  G-HOP). A wrapping hand touches an object on opposite sides, so the grasp's aperture sets
+  the thickness that the masks leave open (docs/design.md section 6).
+- `silhouette_free` and `carve_loss`: space that projects onto surely-background pixels
+  of any frame (neither object nor hand near there: the hand may hide the object) is empty;
+  the object field must be outside there (a visual hull as a soft constraint).
 SDS lives in `hoijax.diffusion.sds`.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from hoijax.geometry.math import safe_norm
@@ -79,3 +88,52 @@ def ray_hit_loss(sdf_samples, inside):
     Returns the mean over those rays of max(min_s sdf, 0), in cm (0 if there are none)."""
     miss = jnp.maximum(jnp.min(sdf_samples, axis=-1), 0.0)
     return 100.0 * jnp.sum(inside * miss) / jnp.maximum(jnp.sum(inside), 1.0)
+
+
+def part_contact_loss(sdf_at_hand, parts, reach):
+    """sdf_at_hand (T,V): the object SDF (metres) at the hand's vertices; parts: a tuple of
+    K vertex-id arrays; reach (m). Each part's gap is its nearest vertex's SDF; a part
+    within reach (gap < reach, decided without gradient) is pulled onto the surface.
+    Returns the mean over frames and parts of the squared positive gap of the parts within
+    reach, in cm^2 (0 for parts out of reach: they are not part of this grasp)."""
+    gaps = jnp.stack([jnp.min(sdf_at_hand[:, jnp.asarray(ids)], axis=-1) for ids in parts],
+                     axis=-1)  # (T,K)
+    near = jax.lax.stop_gradient(gaps < reach)
+    return jnp.mean(jnp.where(near, (100.0 * jnp.maximum(gaps, 0.0)) ** 2, 0.0))
+
+
+# Mask values below which a pixel is surely background (area-averaged masks: the
+# silhouettes' anti-aliased edges are left alone).
+SURE_BACKGROUND = 0.05
+
+
+def surely_background(obj_mask, hand_mask):
+    """(T,H,W) bool: pixels with neither object nor hand within one pixel (3 x 3), so that
+    points on a silhouette's rim, which round onto either side of it, are never carved."""
+    either = jnp.maximum(obj_mask, hand_mask)
+    near = jax.lax.reduce_window(either, -jnp.inf, jax.lax.max, (1, 3, 3), (1, 1, 1), "SAME")
+    return near < SURE_BACKGROUND
+
+
+def silhouette_free(uv, depth, obj_mask, hand_mask):
+    """Whether points are surely empty: uv (T,N,2) their pixel coordinates in T frames
+    (pixel centres at integers), depth (T,N) along each camera's axis, obj_mask and
+    hand_mask (T,H,W) in [0,1]. A point is free when some frame sees it (in front of the
+    camera, inside the image) on a pixel that is `surely_background`. (N,) bool."""
+    T, H, W = obj_mask.shape
+    col = jnp.round(uv[..., 0]).astype(jnp.int32)
+    row = jnp.round(uv[..., 1]).astype(jnp.int32)
+    seen = (depth > 0) & (col >= 0) & (col < W) & (row >= 0) & (row < H)
+    background = surely_background(obj_mask, hand_mask)
+    frame = jnp.arange(T)[:, None]
+    return jnp.any(seen & background[frame, jnp.clip(row, 0, H - 1), jnp.clip(col, 0, W - 1)],
+                   axis=0)
+
+
+def carve_loss(sdf_at_points, free):
+    """sdf_at_points (N,) the object SDF (metres) at points, free (N,) bool
+    (`silhouette_free`). Returns the mean over the free points of how deep they are inside
+    the object, max(-sdf, 0), in cm (0 if none is free)."""
+    free = free.astype(sdf_at_points.dtype)
+    depth = jnp.maximum(-sdf_at_points, 0.0)
+    return 100.0 * jnp.sum(free * depth) / jnp.maximum(jnp.sum(free), 1.0)

@@ -7,7 +7,10 @@ surface at `rays_per_frame` random pixels; the two are depth-composited and comp
 the input masks (`mask`, `hand_mask`), and every ray through a surely-object pixel must
 meet the surface (`ray_hit`). The eikonal term is taken at some of those ray samples and
 at uniform points in the object's bounding sphere. The object touches the hand without
-swallowing it (`contact`, `penetration`, at the hand's vertices of every frame).
+swallowing it (`contact`, `penetration`, at the hand's vertices of every frame); each
+grasping part of the hand within reach of the surface touches it (`part_contact`), and
+space that some frame sees as surely background is empty (`carve`, at uniform points of
+the bounding sphere projected into every frame).
 Temporal smoothness, the hand prior and the hTo offsets regularise. On SDS steps the
 priors' score distillation terms are added, each when its weight is positive: the 2D
 prior's (`sds`: the object and the hand rendered from a random novel view around the hand
@@ -30,10 +33,11 @@ import numpy as np
 
 from hoijax.checks import options_from
 from hoijax.diffusion.sds import annealed_max_t, latent_sds_loss, sds_loss
-from hoijax.geometry.camera import novel_view_camera, pixel_rays
+from hoijax.geometry.camera import novel_view_camera, pixel_rays, project
 from hoijax.geometry.math import safe_normalize
 from hoijax.geometry.rotations import random_rotation
 from hoijax.geometry.transforms import apply_to_directions, apply_to_points, invert_rigid
+from hoijax.hand.anatomy import contact_regions
 from hoijax.interaction.frame import grid_points
 from hoijax.interaction.hand_field import field_joints, hand_frame_center, skeletal_field
 from hoijax.interaction.object_grid import network_sdf, object_grid
@@ -130,6 +134,16 @@ class LossWeights:
     penetration: float
     sds: float  # the 2D prior's SDS
     sds_grid: float  # the 3D prior's SDS
+    part_contact: float = 0.0  # each grasping part within reach touches the surface
+    carve: float = 0.0  # space seen as surely background is empty
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapeOptions:
+    """configs/reconstruct.py top level: the terms that shape what no mask sees."""
+
+    contact_reach: float = 0.02  # m: a hand part this close to the surface should touch it
+    carve_points: int = 1024  # uniform points of the bounding sphere per step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +153,7 @@ class Objective:
     sds: SDSOptions
     grid_sds: GridSDSOptions
     weights: LossWeights
+    shape: ShapeOptions = ShapeOptions()
 
     @classmethod
     def from_config(cls, config) -> "Objective":
@@ -148,7 +163,8 @@ class Objective:
                    sds=options_from(SDSOptions, config.sds, num_steps=steps),
                    grid_sds=options_from(GridSDSOptions, config.grid_sds,
                                          condition=config.sds.condition),
-                   weights=options_from(LossWeights, config.loss))
+                   weights=options_from(LossWeights, config.loss),
+                   shape=options_from(ShapeOptions, config))
 
 
 def object_layer(sdf_params, cTo, rays_c, key, render: RenderOptions):
@@ -163,20 +179,27 @@ def object_layer(sdf_params, cTo, rays_c, key, render: RenderOptions):
                       sdf_to_camera=cTo, chunk=4096, surface=render.surface)
 
 
+def uniform_ball(key, num_points, center, radius):
+    """(num_points, 3) points drawn uniformly in the ball of `radius` around center (3,)."""
+    k_dir, k_rad = jax.random.split(key)
+    dirs = safe_normalize(jax.random.normal(k_dir, (num_points, 3)))
+    radii = radius * jax.random.uniform(k_rad, (num_points, 1)) ** (1 / 3)
+    return center + dirs * radii
+
+
 def sample_eikonal_points(ray_points, center, key, num_points, bound_radius):
     """(num_points // 2 * 2, 3) points for the eikonal term: half drawn from the ray
     samples ray_points (N,S,3) (near the surface, where the renderer looks), half uniform
     in the bounding sphere around `center` (where a flat, nearly-zero field would render
     as fog that the mesh does not have). A subset because the term needs second
     derivatives of the MLP: on all N*S samples it would double the cost of a step."""
-    k_pick, k_dir, k_rad = jax.random.split(key, 3)
+    k_pick, k_ball = jax.random.split(key)
     n = num_points // 2
     flat = jax.lax.stop_gradient(ray_points.reshape(-1, 3))
     near = flat[jax.random.choice(k_pick, flat.shape[0], (min(n, flat.shape[0]),),
                                   replace=False)]
-    dirs = safe_normalize(jax.random.normal(k_dir, (n, 3)))
-    radii = bound_radius * jax.random.uniform(k_rad, (n, 1)) ** (1 / 3)
-    return jnp.concatenate([near, jax.lax.stop_gradient(center) + dirs * radii])
+    return jnp.concatenate([near, uniform_ball(k_ball, n, jax.lax.stop_gradient(center),
+                                               bound_radius)])
 
 
 def eikonal_term(sdf_params, points):
@@ -245,6 +268,21 @@ def eikonal_on_samples(sdf_params, points, keys, sampling: SamplingOptions,
         return eikonal_term(sdf_params, x)
 
     return jnp.mean(jax.vmap(one)(points, keys))
+
+
+def carve_term(params, data: ClipData, hTo, key, num_points, bound_radius):
+    """The carving loss (`losses.carve_loss`) at num_points uniform points of the bounding
+    sphere (object frame), each projected into every frame (hTo (T,4,4)) and checked
+    against that frame's input masks (`losses.silhouette_free`). Moves the field only:
+    which points are free is decided without gradient."""
+    sdf_params = params["sdf"]
+    points = uniform_ball(key, num_points, jax.lax.stop_gradient(sdf_params["center"]),
+                          bound_radius)
+    cTo = jax.lax.stop_gradient(scene.cTh_matrices(params, data.cTh0) @ hTo)  # (T,4,4)
+    K = jax.lax.stop_gradient(scene.intrinsics(params, data.K0))
+    uv, depth = project(apply_to_points(cTo, points), K)
+    free = losses.silhouette_free(uv, depth, data.obj_mask, data.hand_mask)
+    return losses.carve_loss(sdf_value(sdf_params, points), free)
 
 
 def sds_condition(hand_image, tokens, condition: str):
@@ -384,8 +422,16 @@ def total_loss(params, data: ClipData, model, priors, prior_params, key, step,
     terms["hTo_offset"] = losses.hTo_offset_penalty(params["hTo"]["frame_rot"],
                                                     params["hTo"]["frame_trans"])
     verts_o = apply_to_points(invert_rigid(hTo), verts_h)  # (T,V,3) object frame
-    terms["contact"], terms["penetration"] = losses.contact_losses(
-        sdf_value(params["sdf"], verts_o))
+    sdf_at_hand = sdf_value(params["sdf"], verts_o)
+    terms["contact"], terms["penetration"] = losses.contact_losses(sdf_at_hand)
+    shape, w = objective.shape, objective.weights
+    if w.part_contact > 0:
+        terms["part_contact"] = losses.part_contact_loss(
+            sdf_at_hand, contact_regions(model), shape.contact_reach)
+    if w.carve > 0:
+        # Its own key, so that the other terms draw what they drew before it existed.
+        terms["carve"] = carve_term(params, data, hTo, jax.random.fold_in(key, 2),
+                                    shape.carve_points, objective.render.bound_radius)
     if with_sds is not False:
         def sds():
             return sds_terms(params, data, model, verts_h, joints, hTo, priors, prior_params,
@@ -395,6 +441,5 @@ def total_loss(params, data: ClipData, model, priors, prior_params, key, step,
         else:
             off = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(sds))
             terms.update(jax.lax.cond(with_sds, sds, lambda: off))
-    w = objective.weights
     total = sum(getattr(w, name) * value for name, value in terms.items())
     return total, terms

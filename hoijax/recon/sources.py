@@ -1,4 +1,5 @@
-"""Where the clips to reconstruct come from: folders, globs, or `synthetic:CATEGORY[:SEED]`."""
+"""Where the clips to reconstruct come from: folders, globs, or `synthetic:CATEGORY[:SEED]`
+(a category, or a held-out shape of `hoijax.data.synthetic.held_out`)."""
 from __future__ import annotations
 
 import glob
@@ -6,7 +7,7 @@ import os
 
 from hoijax.data.clip import save_clip
 from hoijax.data.synthetic.clips import ClipSpec, generate_clip
-from hoijax.data.synthetic.objects import canonical_category, clip_name
+from hoijax.data.synthetic.objects import SHAPES, canonical_category, clip_name
 
 
 def resolve_clips(specs) -> list:
@@ -16,7 +17,7 @@ def resolve_clips(specs) -> list:
         if spec.startswith("synthetic:"):
             parts = spec.split(":")
             try:
-                category = canonical_category(parts[1])
+                category = canonical_category(parts[1], SHAPES)
             except ValueError as e:
                 raise ValueError(f"--clip={spec}: {e}") from None
             try:

@@ -74,6 +74,7 @@ def test_total_is_the_weighted_sum_of_its_terms(standin_right, tiny_config, tiny
     data, params = prepared
     config = copy.deepcopy(tiny_config)
     config.loss.mask = 0.0  # a zero weight is allowed (it was a division before)
+    config.loss.part_contact, config.loss.carve = 0.5, 2.0  # off by default
 
     @jax.jit
     def loss(params):
@@ -83,12 +84,15 @@ def test_total_is_the_weighted_sum_of_its_terms(standin_right, tiny_config, tiny
 
     total, terms = loss(params)
     assert set(terms) == {"mask", "hand_mask", "eikonal", "smooth", "hand_prior",
-                          "hTo_offset", "ray_hit", "contact", "penetration"}
+                          "hTo_offset", "ray_hit", "contact", "penetration", "part_contact",
+                          "carve"}
     w = config.loss
     expected = sum(w[name] * float(v) for name, v in terms.items())
     np.testing.assert_allclose(float(total), expected, rtol=1e-5)
     assert 0.0 < float(terms["mask"]) < 1.0 and 0.0 <= float(terms["hand_mask"]) < 1.0
     assert float(terms["hand_prior"]) == 0.0 and float(terms["hTo_offset"]) == 0.0
+    assert np.isfinite(float(terms["part_contact"])) and float(terms["part_contact"]) >= 0
+    assert np.isfinite(float(terms["carve"])) and float(terms["carve"]) >= 0
 
 
 def test_gradient_diagnostics_zero_and_count_non_finite_entries():

@@ -31,8 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hoijax.data.synthetic import held_out
 from hoijax.data.synthetic.grasp import Grasp, surface_samples, synthesize_grasp
-from hoijax.data.synthetic.objects import (CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES,
+from hoijax.data.synthetic.objects import (CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES, SHAPES,
                                            canonical_category, clip_name, object_mesh,
                                            object_sdf, sample_params)
 from hoijax.geometry.camera import look_at
@@ -55,9 +56,12 @@ OBJECT_COLORS = {"mug": (0.35, 0.55, 0.85), "bottle": (0.30, 0.70, 0.45),
                  "fruit": (0.55, 0.80, 0.25), "cup": (0.60, 0.80, 0.95),
                  "pen": (0.25, 0.35, 0.80), "hammer": (0.55, 0.45, 0.40),
                  "spray bottle": (0.30, 0.75, 0.80), "phone": (0.35, 0.35, 0.40),
-                 "remote": (0.40, 0.40, 0.45), "frying pan": (0.45, 0.45, 0.50)}
+                 "remote": (0.40, 0.40, 0.45), "frying pan": (0.45, 0.45, 0.50),
+                 **held_out.COLORS}
 # Category groups the clip command line accepts in place of one category.
-CATEGORY_GROUPS = {"all": CATEGORIES, "hoi4d": HOI4D_CATEGORIES, "new": NEW_CATEGORIES}
+# "held_out": the shapes outside the categories (`held_out`), not part of "all".
+CATEGORY_GROUPS = {"all": CATEGORIES, "hoi4d": HOI4D_CATEGORIES, "new": NEW_CATEGORIES,
+                   "held_out": held_out.HELD_OUT_SHAPES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,7 +305,7 @@ def plan_clips(category, seed, num_clips, out) -> list:
     group = CATEGORY_GROUPS.get(category.strip().lower())
     if group is None:
         try:
-            category = canonical_category(category)
+            category = canonical_category(category, SHAPES)
         except ValueError as e:
             raise ValueError(f"--category={category!r}: {e}; or a group: "
                              f"{', '.join(CATEGORY_GROUPS)}") from None

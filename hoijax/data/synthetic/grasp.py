@@ -23,10 +23,11 @@ import numpy as np
 import optax
 from scipy.spatial.transform import Rotation
 
+from hoijax.data.synthetic import held_out
 from hoijax.data.synthetic.objects import object_sdf
 from hoijax.geometry.rotations import axis_angle_to_matrix
 from hoijax.geometry.transforms import apply_to_points
-from hoijax.hand.anatomy import back_direction
+from hoijax.hand.anatomy import back_direction, contact_parts, palm_vertices
 from hoijax.geometry.mesh import unique_edges
 from hoijax.hand.model import ManoModel, full_hand_pose, mano_forward
 
@@ -145,6 +146,8 @@ def _new_template(category, q):
                           q["depth"] - q["handle_thickness"] / 2 - 0.002])
         point = start + 0.6 * q["handle_length"] * along + q["handle_thickness"] / 2 * up
         return GraspTemplate(tuple(point), tuple(-up), (0.0, 1.0, 0.0), 2.0)
+    if category in held_out.HELD_OUT_SHAPES:
+        return GraspTemplate(*held_out.grasp_spec(category, q))
     raise ValueError(f"no grasp template for category {category!r}")
 
 
@@ -163,27 +166,6 @@ class Grasp:
     contacts: int
     min_distance_mm: float
     category: str
-
-
-def palm_vertices(model: ManoModel, count: int = 12) -> np.ndarray:
-    """Ids of `count` vertices at the centre of the palm (palm side, skinned by the wrist)."""
-    verts = np.asarray(model.v_template)
-    weights = np.asarray(model.weights)
-    joints = np.asarray(model.J_regressor) @ verts
-    palmar = -back_direction(joints, model.side)
-    centre = joints[[0, 4, 10]].mean(0) * 0.5 + joints[[1, 4, 7, 10]].mean(0) * 0.5
-    side = (verts - centre) @ palmar
-    candidates = np.nonzero((weights[:, 0] > 0.6) & (side > 0.0))[0]
-    order = np.argsort(np.linalg.norm(verts[candidates] - centre, axis=1))
-    return candidates[order[:count]]
-
-
-def contact_parts(model: ManoModel) -> list:
-    """Vertex ids of the distal half of each finger (thumb, index, middle, ring, pinky):
-    the vertices skinned mostly by its last two joints."""
-    weights = np.asarray(model.weights)
-    chains = ((14, 15), (2, 3), (5, 6), (11, 12), (8, 9))
-    return [np.nonzero(weights[:, list(c)].sum(1) > 0.5)[0] for c in chains]
 
 
 def _frame_rotation(model: ManoModel, template: GraspTemplate) -> np.ndarray:

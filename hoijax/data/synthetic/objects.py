@@ -41,6 +41,7 @@ import numpy as np
 import skimage.measure
 import trimesh
 
+from hoijax.data.synthetic import held_out
 from hoijax.geometry import sdf as S
 
 # The canonical names: the shipped prior's text prompts were trained on them ("toy car").
@@ -50,6 +51,9 @@ HOI4D_CATEGORIES = ("mug", "bottle", "kettle", "bowl", "knife", "toy car")
 NEW_CATEGORIES = ("can", "box", "fruit", "cup", "pen", "hammer", "spray bottle", "phone",
                   "remote", "frying pan")
 CATEGORIES = HOI4D_CATEGORIES + NEW_CATEGORIES
+# Shapes outside the categories, which no prior is trained on (`held_out`): the synthetic
+# world makes their clips for the unseen-shape benchmark.
+SHAPES = CATEGORIES + held_out.HELD_OUT_SHAPES
 
 
 def _spelling_key(name: str) -> str:
@@ -57,23 +61,24 @@ def _spelling_key(name: str) -> str:
     return "".join(ch for ch in name.lower() if not ch.isspace() and ch not in "_-")
 
 
-def canonical_category(name: str) -> str:
-    """The name in CATEGORIES for any spelling of a category: any case, with spaces,
-    underscores, hyphens or nothing between words ('toy_car', 'ToyCar' -> 'toy car').
+def canonical_category(name: str, choices=CATEGORIES) -> str:
+    """The name in `choices` (CATEGORIES, or SHAPES to admit the held-out shapes) for any
+    spelling of one: any case, with spaces, underscores, hyphens or nothing between words
+    ('toy_car', 'ToyCar' -> 'toy car').
 
-    Raises ValueError naming the input and the choices for an unknown category.
+    Raises ValueError naming the input and the choices for an unknown name.
     """
-    found = {_spelling_key(c): c for c in CATEGORIES}.get(
+    found = {_spelling_key(c): c for c in choices}.get(
         _spelling_key(name) if isinstance(name, str) else None)
     if found is None:
-        raise ValueError(f"unknown category {name!r}; choose from {', '.join(CATEGORIES)} "
+        raise ValueError(f"unknown category {name!r}; choose from {', '.join(choices)} "
                          "(any case; words joined by spaces, '_', '-' or nothing)")
     return found
 
 
 def clip_name(category: str, seed: int) -> str:
     """The name of the synthetic clip (category, seed): ('toy car', 0) -> 'toy_car_0'."""
-    return f"{canonical_category(category).replace(' ', '_')}_{int(seed)}"
+    return f"{canonical_category(category, SHAPES).replace(' ', '_')}_{int(seed)}"
 
 
 def _u(rng, lo, hi):
@@ -109,7 +114,9 @@ def sample_params(category: str, rng: np.random.Generator) -> dict:
                     cabin_height=_u(rng, 0.014, 0.02), wheel_radius=_u(rng, 0.008, 0.012))
     if category in _SAMPLERS:
         return _SAMPLERS[category](rng)
-    raise ValueError(f"unknown category {category!r}; choose from {CATEGORIES}")
+    if category in held_out.SAMPLERS:
+        return held_out.sample(category, rng)
+    raise ValueError(f"unknown category {category!r}; choose from {SHAPES}")
 
 
 def _mug(p, q):
@@ -600,20 +607,21 @@ _BUILDERS = {"mug": _mug, "bottle": _bottle, "kettle": _kettle, "bowl": _bowl,
              "knife": _knife, "toy car": _toy_car, "can": _can, "box": _box,
              "fruit": _fruit, "cup": _cup, "pen": _pen, "hammer": _hammer,
              "spray bottle": _spray_bottle, "phone": _phone, "remote": _remote,
-             "frying pan": _frying_pan}
+             "frying pan": _frying_pan, **held_out.BUILDERS}
 
 
 def object_sdf(category: str, params: dict, x):
     """Signed distance (...) of points x (...,3) to the object (object frame, metres)."""
     if category not in _BUILDERS:
-        raise ValueError(f"unknown category {category!r}; choose from {CATEGORIES}")
+        raise ValueError(f"unknown category {category!r}; choose from {SHAPES}")
     return _BUILDERS[category](jnp.asarray(x, jnp.float32), params)
 
 
 def object_bounds(category: str, params: dict) -> np.ndarray:
     """(2,3) an axis-aligned box that contains the object with a margin."""
-    if category in NEW_CATEGORIES:
-        ex, ey, ez = _new_extent(category, params)
+    if category in NEW_CATEGORIES or category in held_out.HELD_OUT_SHAPES:
+        ex, ey, ez = (_new_extent(category, params) if category in NEW_CATEGORIES
+                      else held_out.extent(category, params))
         margin = 0.01
         return np.array([[-ex - margin, -ey - margin, -margin],
                          [ex + margin, ey + margin, ez + margin]])

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hoijax.data.synthetic.grasp import grasp_template, palm_vertices, synthesize_grasp
+from hoijax.data.synthetic.grasp import grasp_template, synthesize_grasp
+from hoijax.hand.anatomy import palm_vertices
 from hoijax.data.synthetic.objects import CATEGORIES, HOI4D_CATEGORIES, object_sdf, sample_params
 from hoijax.geometry.transforms import apply_to_points
 from hoijax.hand import mano_forward
