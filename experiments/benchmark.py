@@ -108,7 +108,11 @@ def main(argv):
             check_config(config)
         except ValueError as e:
             raise app.UsageError(f"variant {name}: {e}") from None
-    names = benchmark_clip_names(_split(bench.clips), bench.get("split", "benchmark"))
+    split = bench.get("split", "benchmark")
+    if split == "unseen":  # real meshes beside the procedural held-out shapes
+        import scanned_meshes
+        scanned_meshes.register()
+    names = benchmark_clip_names(_split(bench.clips), split)
     enable_compilation_cache()
     logging.set_verbosity(logging.WARNING)
     model = load_hand_model("right")

@@ -7,7 +7,7 @@ import os
 
 from hoijax.data.clip import save_clip
 from hoijax.data.synthetic.clips import ClipSpec, generate_clip
-from hoijax.data.synthetic.objects import SHAPES, canonical_category, clip_name
+from hoijax.data.synthetic.objects import canonical_category, clip_name, shape_names
 
 
 def resolve_clips(specs) -> list:
@@ -17,7 +17,7 @@ def resolve_clips(specs) -> list:
         if spec.startswith("synthetic:"):
             parts = spec.split(":")
             try:
-                category = canonical_category(parts[1], SHAPES)
+                category = canonical_category(parts[1], shape_names())
             except ValueError as e:
                 raise ValueError(f"--clip={spec}: {e}") from None
             try:

@@ -33,9 +33,9 @@ from scipy.spatial.transform import Rotation
 
 from hoijax.data.synthetic import held_out
 from hoijax.data.synthetic.grasp import Grasp, surface_samples, synthesize_grasp
-from hoijax.data.synthetic.objects import (CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES, SHAPES,
+from hoijax.data.synthetic.objects import (CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES,
                                            canonical_category, clip_name, object_mesh,
-                                           object_sdf, sample_params)
+                                           object_sdf, sample_params, shape_names)
 from hoijax.geometry.camera import look_at
 from hoijax.geometry.mesh import unique_edges
 from hoijax.geometry.transforms import apply_to_points
@@ -56,8 +56,7 @@ OBJECT_COLORS = {"mug": (0.35, 0.55, 0.85), "bottle": (0.30, 0.70, 0.45),
                  "fruit": (0.55, 0.80, 0.25), "cup": (0.60, 0.80, 0.95),
                  "pen": (0.25, 0.35, 0.80), "hammer": (0.55, 0.45, 0.40),
                  "spray bottle": (0.30, 0.75, 0.80), "phone": (0.35, 0.35, 0.40),
-                 "remote": (0.40, 0.40, 0.45), "frying pan": (0.45, 0.45, 0.50),
-                 **held_out.COLORS}
+                 "remote": (0.40, 0.40, 0.45), "frying pan": (0.45, 0.45, 0.50)}
 # Category groups the clip command line accepts in place of one category.
 # "held_out": the shapes outside the categories (`held_out`), not part of "all".
 CATEGORY_GROUPS = {"all": CATEGORIES, "hoi4d": HOI4D_CATEGORIES, "new": NEW_CATEGORIES,
@@ -281,7 +280,7 @@ def generate_clip(model: ManoModel, spec: ClipSpec) -> dict:
     obj_c = apply_to_points(cTh, obj_h)  # (T,U,3)
     hand_mask, obj_mask, images = render_frames(
         hand_c, np.asarray(model.faces), obj_c, np.asarray(mesh.faces), K, spec.image_size,
-        OBJECT_COLORS[spec.category])
+        OBJECT_COLORS.get(spec.category) or held_out.color(spec.category))
     estimate = corrupt_estimates(cTh, poses, grasp.betas, center_h, spec.noise, rng)
     distance = hand_object_distances(model, spec.category, params, grasp.hTo, poses,
                                      grasp.betas)
@@ -305,7 +304,7 @@ def plan_clips(category, seed, num_clips, out) -> list:
     group = CATEGORY_GROUPS.get(category.strip().lower())
     if group is None:
         try:
-            category = canonical_category(category, SHAPES)
+            category = canonical_category(category, shape_names())
         except ValueError as e:
             raise ValueError(f"--category={category!r}: {e}; or a group: "
                              f"{', '.join(CATEGORY_GROUPS)}") from None

@@ -146,7 +146,7 @@ def _new_template(category, q):
                           q["depth"] - q["handle_thickness"] / 2 - 0.002])
         point = start + 0.6 * q["handle_length"] * along + q["handle_thickness"] / 2 * up
         return GraspTemplate(tuple(point), tuple(-up), (0.0, 1.0, 0.0), 2.0)
-    if category in held_out.HELD_OUT_SHAPES:
+    if category in held_out.names():
         return GraspTemplate(*held_out.grasp_spec(category, q))
     raise ValueError(f"no grasp template for category {category!r}")
 

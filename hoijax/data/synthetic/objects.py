@@ -51,9 +51,12 @@ HOI4D_CATEGORIES = ("mug", "bottle", "kettle", "bowl", "knife", "toy car")
 NEW_CATEGORIES = ("can", "box", "fruit", "cup", "pen", "hammer", "spray bottle", "phone",
                   "remote", "frying pan")
 CATEGORIES = HOI4D_CATEGORIES + NEW_CATEGORIES
-# Shapes outside the categories, which no prior is trained on (`held_out`): the synthetic
-# world makes their clips for the unseen-shape benchmark.
-SHAPES = CATEGORIES + held_out.HELD_OUT_SHAPES
+
+
+def shape_names() -> tuple:
+    """CATEGORIES and the shapes outside them, which no prior is trained on (`held_out`,
+    with the meshes registered in this process): the synthetic world makes clips of all."""
+    return CATEGORIES + held_out.names()
 
 
 def _spelling_key(name: str) -> str:
@@ -62,7 +65,7 @@ def _spelling_key(name: str) -> str:
 
 
 def canonical_category(name: str, choices=CATEGORIES) -> str:
-    """The name in `choices` (CATEGORIES, or SHAPES to admit the held-out shapes) for any
+    """The name in `choices` (CATEGORIES, or `shape_names()` to admit held-out shapes) for any
     spelling of one: any case, with spaces, underscores, hyphens or nothing between words
     ('toy_car', 'ToyCar' -> 'toy car').
 
@@ -78,7 +81,7 @@ def canonical_category(name: str, choices=CATEGORIES) -> str:
 
 def clip_name(category: str, seed: int) -> str:
     """The name of the synthetic clip (category, seed): ('toy car', 0) -> 'toy_car_0'."""
-    return f"{canonical_category(category, SHAPES).replace(' ', '_')}_{int(seed)}"
+    return f"{canonical_category(category, shape_names()).replace(' ', '_')}_{int(seed)}"
 
 
 def _u(rng, lo, hi):
@@ -114,9 +117,9 @@ def sample_params(category: str, rng: np.random.Generator) -> dict:
                     cabin_height=_u(rng, 0.014, 0.02), wheel_radius=_u(rng, 0.008, 0.012))
     if category in _SAMPLERS:
         return _SAMPLERS[category](rng)
-    if category in held_out.SAMPLERS:
+    if category in held_out.names():
         return held_out.sample(category, rng)
-    raise ValueError(f"unknown category {category!r}; choose from {SHAPES}")
+    raise ValueError(f"unknown category {category!r}; choose from {shape_names()}")
 
 
 def _mug(p, q):
@@ -607,19 +610,21 @@ _BUILDERS = {"mug": _mug, "bottle": _bottle, "kettle": _kettle, "bowl": _bowl,
              "knife": _knife, "toy car": _toy_car, "can": _can, "box": _box,
              "fruit": _fruit, "cup": _cup, "pen": _pen, "hammer": _hammer,
              "spray bottle": _spray_bottle, "phone": _phone, "remote": _remote,
-             "frying pan": _frying_pan, **held_out.BUILDERS}
+             "frying pan": _frying_pan}
 
 
 def object_sdf(category: str, params: dict, x):
     """Signed distance (...) of points x (...,3) to the object (object frame, metres)."""
+    if category in held_out.names():
+        return held_out.sdf(category, params, jnp.asarray(x, jnp.float32))
     if category not in _BUILDERS:
-        raise ValueError(f"unknown category {category!r}; choose from {SHAPES}")
+        raise ValueError(f"unknown category {category!r}; choose from {shape_names()}")
     return _BUILDERS[category](jnp.asarray(x, jnp.float32), params)
 
 
 def object_bounds(category: str, params: dict) -> np.ndarray:
     """(2,3) an axis-aligned box that contains the object with a margin."""
-    if category in NEW_CATEGORIES or category in held_out.HELD_OUT_SHAPES:
+    if category in NEW_CATEGORIES or category in held_out.names():
         ex, ey, ez = (_new_extent(category, params) if category in NEW_CATEGORIES
                       else held_out.extent(category, params))
         margin = 0.01
@@ -663,7 +668,11 @@ def sdf_on_points(category: str, params: dict, points: np.ndarray) -> np.ndarray
 
 
 def object_mesh(category: str, params: dict, spacing: float = 0.0015) -> trimesh.Trimesh:
-    """Closed mesh of the object's zero level set by marching cubes (vertices in metres)."""
+    """Closed mesh of the object's zero level set by marching cubes (vertices in metres);
+    a registered mesh (`held_out.register_mesh`) is itself, at the object's size."""
+    given = held_out.mesh(category, params)
+    if given is not None:
+        return given
     if category == "knife":
         spacing = min(spacing, 0.0005)  # the blade is ~2 mm thick
     elif category == "pen":

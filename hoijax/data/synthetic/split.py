@@ -8,20 +8,21 @@ motion, camera and tracker noise by the same seed.
   with the paper); `configs/reconstruct.py:bench` names these clips.
 - The generalisation split uses seed 0 of each of the other categories (`NEW_CATEGORIES`,
   one clip each): objects whose kinds HOI4D does not have (cans, boxes, fruit, tools...).
-- The unseen-shape split uses seed 0 of each held-out shape (`held_out.HELD_OUT_SHAPES`):
-  shapes outside every category, which no prior is trained on.
+- The unseen-shape split uses seed 0 of each held-out shape (`held_out.names()`: the
+  built-in shapes and the meshes registered in this process): shapes outside every
+  category, which no prior is trained on.
 - The prior's training data uses seeds from `TRAIN_FIRST_SEED` up in every category, so no
   benchmark or generalisation object or grasp is ever seen in training
   (`prior_data.check_config` enforces it).
 """
 from __future__ import annotations
 
-from hoijax.data.synthetic.held_out import HELD_OUT_SHAPES
+from hoijax.data.synthetic import held_out
 from hoijax.data.synthetic.objects import HOI4D_CATEGORIES, NEW_CATEGORIES
 
 BENCHMARK_SEEDS = {category: (0, 1) for category in HOI4D_CATEGORIES}
 GENERALISATION_SEEDS = {category: (0,) for category in NEW_CATEGORIES}
-UNSEEN_SEEDS = {shape: (0,) for shape in HELD_OUT_SHAPES}
+UNSEEN_SEED = 0
 BENCHMARK_NUM_FRAMES = 8
 TRAIN_FIRST_SEED = 1000  # training objects: seeds 1000, 1001, ...
 
@@ -37,8 +38,9 @@ def generalisation_clips() -> list:
 
 
 def unseen_clips() -> list:
-    """[(shape, seed)] of the unseen-shape clips: one per held-out shape, fixed order."""
-    return [(c, s) for c in HELD_OUT_SHAPES for s in UNSEEN_SEEDS[c]]
+    """[(shape, seed)] of the unseen-shape clips: one per held-out shape (the built-in ones,
+    then the registered meshes in the order of registration)."""
+    return [(shape, UNSEEN_SEED) for shape in held_out.names()]
 
 
 SPLITS = {"benchmark": benchmark_clips, "generalisation": generalisation_clips,

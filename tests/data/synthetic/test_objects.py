@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from hoijax.data.synthetic.held_out import HELD_OUT_SHAPES
 from hoijax.data.synthetic.objects import (CATEGORIES, HOI4D_CATEGORIES, NEW_CATEGORIES,
                                            canonical_category, clip_name, object_bounds,
                                            object_mesh, object_sdf, sample_params)
@@ -13,15 +14,20 @@ SIZE_RANGE = {"mug": (0.09, 0.17), "bottle": (0.16, 0.24), "kettle": (0.17, 0.30
               "cup": (0.05, 0.16), "pen": (0.1, 0.21), "hammer": (0.22, 0.36),
               "spray bottle": (0.18, 0.3), "phone": (0.13, 0.17), "remote": (0.14, 0.225),
               "frying pan": (0.25, 0.46)}
+# The held-out shapes (outside the categories; hoijax.data.synthetic.held_out).
+HELD_OUT_SIZE = {"egg": (0.055, 0.075), "tape roll": (0.09, 0.11), "dumbbell": (0.14, 0.18),
+                 "pyramid": (0.06, 0.085)}
 
 
 def test_category_lists():
     assert CATEGORIES == HOI4D_CATEGORIES + NEW_CATEGORIES and len(CATEGORIES) >= 14
     assert HOI4D_CATEGORIES == ("mug", "bottle", "kettle", "bowl", "knife", "toy car")
     assert set(SIZE_RANGE) == set(CATEGORIES)
+    assert set(HELD_OUT_SIZE) == set(HELD_OUT_SHAPES) and not set(HELD_OUT_SHAPES) & \
+        set(CATEGORIES)
 
 
-@pytest.fixture(scope="module", params=CATEGORIES)
+@pytest.fixture(scope="module", params=CATEGORIES + HELD_OUT_SHAPES)
 def sample(request):
     category = request.param
     params = sample_params(category, np.random.default_rng(7))
@@ -32,7 +38,7 @@ def test_mesh_is_one_closed_solid_of_realistic_size(sample):
     category, _, mesh = sample
     assert mesh.is_watertight and mesh.volume > 0
     assert len(mesh.split(only_watertight=False)) == 1
-    lo, hi = SIZE_RANGE[category]
+    lo, hi = {**SIZE_RANGE, **HELD_OUT_SIZE}[category]
     assert lo <= mesh.extents.max() <= hi, mesh.extents
     assert abs(mesh.bounds[0, 2]) < 2e-3  # resting on the table plane z = 0
     lo, hi = object_bounds(category, sample_params(category, np.random.default_rng(7)))
