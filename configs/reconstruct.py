@@ -158,6 +158,8 @@ def _bench(config, variants, clips, results, split="benchmark", out="runs/benchm
     config.bench.split = split  # hoijax.data.synthetic.split.SPLITS: benchmark, unseen, ...
     config.bench.clips = clips  # clip names of the split (CATEGORY_SEED), comma-separated;
     #                             empty: all of them
+    config.bench.track = "tracker"  # the hand track fitted from: "tracker" (the clip's
+    #                                 noisy estimates) or "truth" (the ground truth's)
     config.bench.group = 6  # clips fitted together (0: all of a variant at once)
     config.bench.out = out  # working folder: clips, fits, outputs
     config.bench.results = results  # table path without extension (.json and .md)

@@ -118,13 +118,18 @@ def benchmark_clip_names(selected, split: str = "benchmark") -> list:
     return clips
 
 
-def benchmark_jobs(names, model, clips_dir, out):
+def benchmark_jobs(names, model, clips_dir, out, true_track=False):
     """`hoijax.recon.run.Job`s of benchmark clips [(name, category, seed)], generated into
-    clips_dir/<name> on first use, writing into out/<name>."""
+    clips_dir/<name> on first use, writing into out/<name>. true_track: fit from the
+    ground-truth hand track instead of the tracker's (`Clip.with_true_track`)."""
     from hoijax.data.clip import load_clip
     from hoijax.data.synthetic.split import BENCHMARK_NUM_FRAMES
     from hoijax.recon.run import Job
     from hoijax.recon.sources import synthetic_clip_folder
-    return [Job(name, load_clip(synthetic_clip_folder(
-        model, os.path.join(clips_dir, name), c, s, BENCHMARK_NUM_FRAMES)),
-        os.path.join(out, name)) for name, c, s in names]
+    jobs = []
+    for name, c, s in names:
+        clip = load_clip(synthetic_clip_folder(model, os.path.join(clips_dir, name), c, s,
+                                               BENCHMARK_NUM_FRAMES))
+        jobs.append(Job(name, clip.with_true_track() if true_track else clip,
+                        os.path.join(out, name)))
+    return jobs

@@ -8,7 +8,10 @@ Tables 1-3 (per category F@5, F@10, CD, CD_h and the mean), one row block per va
       --config.bench.out=runs/bench_small --config.bench.results=runs/bench_small/table
 
 The config's `bench` section says which variants (of configs/reconstruct.py: `init`,
-`full`, `no_prior`, `text_only`, `hand_only`), which clips and where; the docstring of
+`full`, `no_prior`, `text_only`, `hand_only`, `fill`, ...), which split
+(`hoijax.data.synthetic.split.SPLITS`; `unseen` adds the real meshes of
+`scanned_meshes.py`), which clips, from which hand track (`tracker`, or `truth`: the
+ground truth's, which shows what the shape alone costs) and where; the docstring of
 configs/reconstruct.py gives the expected figures and times. Every `--config.X=...`
 override applies to every variant, before the variant's own change.
 
@@ -109,6 +112,8 @@ def main(argv):
         except ValueError as e:
             raise app.UsageError(f"variant {name}: {e}") from None
     split = bench.get("split", "benchmark")
+    if bench.get("track", "tracker") not in ("tracker", "truth"):
+        raise app.UsageError(f"bench.track={bench.track!r}: 'tracker' or 'truth'")
     if split == "unseen":  # real meshes beside the procedural held-out shapes
         import scanned_meshes
         scanned_meshes.register()
@@ -122,7 +127,8 @@ def main(argv):
     for variant, config in configs.items():
         start = time.time()
         out = os.path.join(bench.out, variant)
-        jobs = benchmark_jobs(names, model, os.path.join(bench.out, "clips"), out)
+        jobs = benchmark_jobs(names, model, os.path.join(bench.out, "clips"), out,
+                              true_track=bench.get("track", "tracker") == "truth")
         per_clip[variant] = reconstruct(jobs, model, prior, config, workdir=out,
                                         group=bench.group, skip_finished=True,
                                         reevaluate=_REEVALUATE.value)

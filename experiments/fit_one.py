@@ -17,7 +17,6 @@ import json
 import os
 import time
 
-import numpy as np
 from absl import app, flags
 from benchlib import benchmark_clip_names, benchmark_jobs
 from ml_collections import config_flags
@@ -31,13 +30,6 @@ _ORACLE = flags.DEFINE_bool("oracle", False, "Start from the ground-truth hand a
 _CLIPS_DIR = flags.DEFINE_string("clips_dir", "runs/benchmark/clips",
                                  "Where benchmark clips are generated / found.")
 _OUT = flags.DEFINE_string("out", None, "Output folder (default runs/fit_one/...).")
-
-
-def with_ground_truth_hand(clip):
-    """The clip with its ground-truth cameras, articulation and shape as the estimates."""
-    gt = clip.gt
-    return dataclasses.replace(clip, cTh=gt["cTh"], hA=gt["hA"],
-                               beta=np.broadcast_to(gt["beta"], clip.beta.shape).copy())
 
 
 def main(argv):
@@ -57,10 +49,8 @@ def main(argv):
     model = load_hand_model("right")
     out = _OUT.value or os.path.join(
         "runs", "fit_one", names[0][0] + ("_oracle" if _ORACLE.value else ""))
-    job, = benchmark_jobs(names, model, _CLIPS_DIR.value, out="")
+    job, = benchmark_jobs(names, model, _CLIPS_DIR.value, out="", true_track=_ORACLE.value)
     job = dataclasses.replace(job, out=out)  # not out/<name>: --out is the clip's folder
-    if _ORACLE.value:
-        job = dataclasses.replace(job, clip=with_ground_truth_hand(job.clip))
     start = time.time()
     metrics = reconstruct([job], model, load_prior(config.prior or None), config,
                           workdir=out)[job.name]

@@ -61,6 +61,18 @@ class Clip:
     def num_frames(self) -> int:
         return self.obj_mask.shape[0]
 
+    def with_true_track(self) -> "Clip":
+        """The clip with its ground-truth hand track (cTh, hA, beta, K of gt) in place of
+        the tracker's estimates: a fit from it shows what the shape alone costs. Raises
+        ClipError for a clip without ground truth."""
+        if not self.gt:
+            raise ClipError(f"{self.path}: no ground truth (gt.npz) to take the track from")
+        T = self.num_frames
+        return dataclasses.replace(
+            self, cTh=np.asarray(self.gt["cTh"]), hA=np.asarray(self.gt["hA"]),
+            beta=np.broadcast_to(np.asarray(self.gt["beta"]), (T, 10)).copy(),
+            K=np.asarray(self.gt["K"]))
+
     @property
     def image_size(self) -> tuple:
         return self.obj_mask.shape[1:3]
