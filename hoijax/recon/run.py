@@ -88,21 +88,20 @@ def reconstruct(jobs, model, prior, config, *, workdir, group=0, category=None,
                 skip_finished=False, reevaluate=False, progress=True) -> dict:
     """Fits every job and writes its outputs; returns {name: metrics} ({} without ground
     truth). config: configs/reconstruct.py; category: overrides every clip's text.txt.
-    skip_finished: a group whose clips all have metrics.json is not refitted (reevaluate:
-    their metrics are recomputed from the outputs). Config and checkpoint folders are
-    checked before anything is fitted."""
+    skip_finished: clips that have metrics.json are not refitted (reevaluate: their metrics
+    are recomputed from the outputs); the others are grouped among themselves. Config and
+    checkpoint folders are checked before anything is fitted."""
     check_config(config)
-    groups = fit_groups(jobs, group)
+    done = {}
+    if skip_finished:
+        done = {job.name: _finished(job, reevaluate, model.faces) for job in jobs}
+        done = {name: metrics for name, metrics in done.items() if metrics is not None}
+    groups = fit_groups([job for job in jobs if job.name not in done], group)
     single = len(jobs) == 1
     for part in groups:
         check_resumable(group_workdir(workdir, part, single), config.num_steps)
-    results = {}
+    results = dict(done)
     for part in groups:
-        done = ({job.name: _finished(job, reevaluate, model.faces) for job in part}
-                if skip_finished else {})
-        if done and all(m is not None for m in done.values()):
-            results.update(done)
-            continue
         if len(part) > 1:
             print(f"fitting {len(part)} clips together: {', '.join(j.name for j in part)}")
         fits = fit_clips([j.clip for j in part], model, prior, config,
@@ -114,4 +113,4 @@ def reconstruct(jobs, model, prior, config, *, workdir, group=0, category=None,
             summary = ", ".join(f"{k} {v:.3f}" for k, v in results[job.name].items()
                                 if k not in ("seconds", "vanished"))
             print(f"{job.out}: {fit.seconds:.0f} s" + (f"; {summary}" if summary else ""))
-    return results
+    return {job.name: results[job.name] for job in jobs if job.name in results}

@@ -5,7 +5,8 @@
   python -m hoijax.data.synthetic --category "spray bottle" --seed 0 --num_frames 6 --out DIR
 
 One clip: DIR is the clip folder. Batch (`--num_clips N` or a group: `--category all`, every
-category; `hoi4d`, the six HOI4D ones; `new`, the other ten): one folder per clip,
+category; `hoi4d`, the six HOI4D ones; `new`, the other ten; `held_out`, the shapes outside
+every category: egg, tape roll, dumbbell, pyramid): one folder per clip,
 DIR/<category>_<seed>, seeds seed .. seed+N-1 for each category. Every clip is read
 back with `hoijax.data.clip.load_clip` after writing. Expected: about 10 s for one 8-frame
 128x128 clip on a 2-core CPU (grasp synthesis and mesh rendering dominate).
@@ -24,7 +25,8 @@ from hoijax.hand import load_hand_model
 from hoijax.runtime import enable_compilation_cache
 
 _CATEGORY = flags.DEFINE_string("category", "mug", "Object category, any spelling ('toy car', "
-                                "toy_car, ToyCar), or a group: all, hoi4d, new.")
+                                "toy_car, ToyCar), a held-out shape (egg, 'tape roll', "
+                                "dumbbell, pyramid), or a group: all, hoi4d, new, held_out.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the object, grasp, motion and noise.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 8, "Frames per clip.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Frame size in pixels (square).")
