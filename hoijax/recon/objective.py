@@ -179,9 +179,9 @@ def object_layer(sdf_params, cTo, rays_c, key, render: RenderOptions):
                       sdf_to_camera=cTo, chunk=4096, surface=render.surface)
 
 
-def uniform_ball(key, num_points, center, radius):
-    """(num_points, 3) points drawn uniformly in the ball of `radius` around center (3,)."""
-    k_dir, k_rad = jax.random.split(key)
+def uniform_ball(k_dir, k_rad, num_points, center, radius):
+    """(num_points, 3) points drawn uniformly in the ball of `radius` around center (3,):
+    their directions drawn with k_dir, their radii with k_rad."""
     dirs = safe_normalize(jax.random.normal(k_dir, (num_points, 3)))
     radii = radius * jax.random.uniform(k_rad, (num_points, 1)) ** (1 / 3)
     return center + dirs * radii
@@ -193,13 +193,13 @@ def sample_eikonal_points(ray_points, center, key, num_points, bound_radius):
     in the bounding sphere around `center` (where a flat, nearly-zero field would render
     as fog that the mesh does not have). A subset because the term needs second
     derivatives of the MLP: on all N*S samples it would double the cost of a step."""
-    k_pick, k_ball = jax.random.split(key)
+    k_pick, k_dir, k_rad = jax.random.split(key, 3)
     n = num_points // 2
     flat = jax.lax.stop_gradient(ray_points.reshape(-1, 3))
     near = flat[jax.random.choice(k_pick, flat.shape[0], (min(n, flat.shape[0]),),
                                   replace=False)]
-    return jnp.concatenate([near, uniform_ball(k_ball, n, jax.lax.stop_gradient(center),
-                                               bound_radius)])
+    return jnp.concatenate([near, uniform_ball(k_dir, k_rad, n,
+                                               jax.lax.stop_gradient(center), bound_radius)])
 
 
 def eikonal_term(sdf_params, points):
@@ -276,8 +276,8 @@ def carve_term(params, data: ClipData, hTo, key, num_points, bound_radius):
     against that frame's input masks (`losses.silhouette_free`). Moves the field only:
     which points are free is decided without gradient."""
     sdf_params = params["sdf"]
-    points = uniform_ball(key, num_points, jax.lax.stop_gradient(sdf_params["center"]),
-                          bound_radius)
+    points = uniform_ball(*jax.random.split(key), num_points,
+                          jax.lax.stop_gradient(sdf_params["center"]), bound_radius)
     cTo = jax.lax.stop_gradient(scene.cTh_matrices(params, data.cTh0) @ hTo)  # (T,4,4)
     K = jax.lax.stop_gradient(scene.intrinsics(params, data.K0))
     uv, depth = project(apply_to_points(cTo, points), K)
