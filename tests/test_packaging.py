@@ -38,6 +38,14 @@ def test_wheel_in_a_fresh_venv_runs_the_clis_from_another_folder(tmp_path):
     package = run("-c", "import hoijax, os; print(os.path.dirname(hoijax.__file__))")
     package = package.stdout.strip()
     assert package.startswith(str(venv)), package  # the wheel's copy, not the checkout
+    # Every module of the checkout is in the wheel (a folder without __init__.py is not a
+    # package to setuptools, and the checkout's editable install in the system
+    # site-packages would hide it at import time).
+    source = os.path.join(ROOT, "hoijax")
+    modules = {os.path.relpath(os.path.join(d, f), source) for d, _, files in os.walk(source)
+               for f in files if f.endswith(".py")}
+    missing = sorted(m for m in modules if not os.path.isfile(os.path.join(package, m)))
+    assert not missing, f"not in the wheel: {missing}"
     for name in ("configs/reconstruct.py", "configs/grasp.py", "assets/prior/params.npz",
                  "assets/grid_prior/autoencoder/params.npz",
                  "assets/two_hand_prior/params.npz"):
