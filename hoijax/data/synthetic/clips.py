@@ -57,6 +57,14 @@ OBJECT_COLORS = {"mug": (0.35, 0.55, 0.85), "bottle": (0.30, 0.70, 0.45),
                  "pen": (0.25, 0.35, 0.80), "hammer": (0.55, 0.45, 0.40),
                  "spray bottle": (0.30, 0.75, 0.80), "phone": (0.35, 0.35, 0.40),
                  "remote": (0.40, 0.40, 0.45), "frying pan": (0.45, 0.45, 0.50)}
+
+
+def object_color(category: str) -> tuple:
+    """The RGB colour a clip renders the object in: the category's, or the held-out
+    shape's (`held_out.color`)."""
+    return OBJECT_COLORS[category] if category in OBJECT_COLORS else held_out.color(category)
+
+
 # Category groups the clip command line accepts in place of one category.
 # "held_out": the shapes outside the categories (`held_out`), not part of "all".
 CATEGORY_GROUPS = {"all": CATEGORIES, "hoi4d": HOI4D_CATEGORIES, "new": NEW_CATEGORIES,
@@ -280,7 +288,7 @@ def generate_clip(model: ManoModel, spec: ClipSpec) -> dict:
     obj_c = apply_to_points(cTh, obj_h)  # (T,U,3)
     hand_mask, obj_mask, images = render_frames(
         hand_c, np.asarray(model.faces), obj_c, np.asarray(mesh.faces), K, spec.image_size,
-        OBJECT_COLORS.get(spec.category) or held_out.color(spec.category))
+        object_color(spec.category))
     estimate = corrupt_estimates(cTh, poses, grasp.betas, center_h, spec.noise, rng)
     distance = hand_object_distances(model, spec.category, params, grasp.hTo, poses,
                                      grasp.betas)

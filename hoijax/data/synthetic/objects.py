@@ -624,28 +624,30 @@ def object_sdf(category: str, params: dict, x):
 
 def object_bounds(category: str, params: dict) -> np.ndarray:
     """(2,3) an axis-aligned box that contains the object with a margin."""
-    if category in NEW_CATEGORIES or category in held_out.names():
-        ex, ey, ez = (_new_extent(category, params) if category in NEW_CATEGORIES
-                      else held_out.extent(category, params))
-        margin = 0.01
-        return np.array([[-ex - margin, -ey - margin, -margin],
-                         [ex + margin, ey + margin, ez + margin]])
-    extent = {
-        "mug": lambda q: (q["radius"] + 2 * q["handle_major"] + q["handle_minor"],
-                          q["radius"], q["height"]),
-        "bottle": lambda q: (q["radius"], q["radius"], q["height"]),
-        "kettle": lambda q: (q["radius"] + q["spout_length"], q["radius"],
-                             q["height"] + q["handle_rise"] + q["handle_minor"]),
-        "bowl": lambda q: (q["radius"], q["radius"], q["radius"] * 1.1),
-        "knife": lambda q: (max(q["blade_length"], q["handle_length"]), q["handle_width"],
-                            q["handle_thickness"]),
-        "toy car": lambda q: (q["length"] / 2, q["width"] / 2,
-                              q["wheel_radius"] + q["body_height"] + q["cabin_height"]),
-    }[category](params)
-    ex, ey, ez = extent
+    if category in held_out.names():
+        ex, ey, ez = held_out.extent(category, params)
+    elif category in NEW_CATEGORIES:
+        ex, ey, ez = _new_extent(category, params)
+    else:
+        ex, ey, ez = _HOI4D_EXTENTS[category](params)
     margin = 0.01
-    return np.array([[-ex - margin, -ey - margin, -margin], [ex + margin, ey + margin,
-                                                              ez + margin]])
+    return np.array([[-ex - margin, -ey - margin, -margin],
+                     [ex + margin, ey + margin, ez + margin]])
+
+
+# (ex, ey, height) of the six HOI4D categories' objects, as `_new_extent` for the others.
+_HOI4D_EXTENTS = {
+    "mug": lambda q: (q["radius"] + 2 * q["handle_major"] + q["handle_minor"], q["radius"],
+                      q["height"]),
+    "bottle": lambda q: (q["radius"], q["radius"], q["height"]),
+    "kettle": lambda q: (q["radius"] + q["spout_length"], q["radius"],
+                         q["height"] + q["handle_rise"] + q["handle_minor"]),
+    "bowl": lambda q: (q["radius"], q["radius"], q["radius"] * 1.1),
+    "knife": lambda q: (max(q["blade_length"], q["handle_length"]), q["handle_width"],
+                        q["handle_thickness"]),
+    "toy car": lambda q: (q["length"] / 2, q["width"] / 2,
+                          q["wheel_radius"] + q["body_height"] + q["cabin_height"]),
+}
 
 
 _SDF_CHUNK = 1 << 16
